@@ -1,0 +1,38 @@
+"""One exception tree for the whole project, so callers can catch `SwarmError` at an edge
+(REST handler, CLI, sync loop) and turn it into a clear message instead of a traceback."""
+
+
+class SwarmError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(SwarmError):
+    """A setting is missing, malformed, or disagrees with what the swarm already uses."""
+
+
+class ChainError(SwarmError):
+    """The chain could not be reached, or answered something we cannot use."""
+
+
+class ContractRevert(ChainError):
+    """The contract refused a transaction or call; `reason` is its revert string."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AdmissionError(SwarmError):
+    """A node was refused admission (wrong or missing join token, bad request)."""
+
+
+class InvalidWeights(SwarmError):
+    """A weight file is corrupt, tampered with, or does not fit the model's schema."""
+
+
+class HashMismatch(InvalidWeights):
+    """Downloaded bytes do not hash to the sha256 committed on chain."""
+
+
+class PeerUnavailable(SwarmError):
+    """A peer's file server could not deliver a file in time."""
