@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title SwarmLearning
+/// @notice Shared state of one swarm-learning training: who is in the swarm, which sync step is
+/// open, who checked in with which weight file (sha256), when a step closes, and which merged
+/// model the participants agreed on. Weights never come here, only their hashes.
+/// @dev Sync-step rules (see DESIGN.md, "One sync step"):
+///  - A learner checks in for the open step with the sha256 of its weight file, its weightage and
+///    the hash of the model it started from (the agreed merge of the previous step; zero for
+///    step 0). The check-in of a participant of step k-1 doubles as its report of step k-1's merge.
+///  - The step closes once `effectiveQuorum()` learners are in and either every live learner is
+///    in (closed by that check-in) or `graceSeconds` have passed since the quorum was reached
+///    (closed by anyone calling `closeStep`). A step closes only once the previous step's merge is
+///    agreed, so every participant of a closed step started from the same model.
+///  - The agreed merge of a step is the hash reported by a strict majority of its participants.
+contract SwarmLearning {
+    uint8 public constant ROLE_NONE = 0;
+    uint8 public constant ROLE_NETWORK = 1;
+    uint8 public constant ROLE_LEARNER = 2;
+
+    struct Node {
+        uint8 role;
+        bool finished;
+        uint64 enrolledAtStep;
+        uint64 lastStep; // 1 + the last step checked in for; 0 = never
+        string fileUrl;
+    }
+
+    struct Contribution {
+        bytes32 weightHash;
+        bytes32 baseHash;
+        bytes32 mergedHash; // zero until reported
+        uint64 weightage;
+    }
+
+    struct Step {
+        bool closed;
+        uint64 openedAt;
+        uint64 quorumAt;
+        uint64 closedAt;
+        bytes32 agreedHash;
+        address[] participants;
+    }
+
+    address public admin; // not immutable: runtime code then equals the artifact, which nodes verify
+
+    bool public configured;
+    uint32 public minPeers;
+    uint32 public graceSeconds;
+    string public mergeMethod;
+    string public mergeParams;
+
+    uint64 public currentStep;
+    uint32 public learnerCount;
+    uint32 public finishedCount;
+
+    mapping(address => Node) private nodes;
+    address[] private nodeList;
+    mapping(uint64 => Step) private steps;
+    mapping(uint64 => mapping(address => Contribution)) private contributions;
+    mapping(uint64 => mapping(bytes32 => uint32)) private votes;
+
+    event NodeEnrolled(address indexed node, uint8 role, string fileUrl, uint64 atStep);
+    event FileUrlChanged(address indexed node, string fileUrl);
+    event TrainingConfigured(uint32 minPeers, uint32 graceSeconds, string mergeMethod, string mergeParams);
+    event CheckedIn(
+        uint64 indexed step, address indexed node, bytes32 weightHash, bytes32 baseHash, uint64 weightage
+    );
+    event QuorumReached(uint64 indexed step, uint64 at);
+    event StepClosed(uint64 indexed step, uint32 participants, uint64 at);
+    event MergeReported(uint64 indexed step, address indexed node, bytes32 mergedHash);
+    event MergeAgreed(uint64 indexed step, bytes32 mergedHash, uint32 votes);
+    event NodeFinished(address indexed node, uint64 lastStep);
+
+    modifier onlyAdmin() {
+        require(msg.sender == admin, "only the sentinel may do this");
+        _;
+    }
+
+    modifier onlyEnrolled() {
+        require(nodes[msg.sender].role != ROLE_NONE, "node is not enrolled");
+        _;
+    }
+
+    modifier onlyLearner() {
+        require(nodes[msg.sender].role == ROLE_LEARNER, "node is not an enrolled learner");
+        _;
+    }
+
+    constructor(string memory sentinelFileUrl) {
+        admin = msg.sender;
+        _enroll(msg.sender, ROLE_NETWORK, sentinelFileUrl);
+        steps[0].openedAt = uint64(block.timestamp);
+    }
+
+    // ----------------------------------------------------------------------------- membership
+
+    function enroll(address node, uint8 role, string calldata fileUrl) external onlyAdmin {
+        require(node != address(0), "zero address");
+        require(role == ROLE_NETWORK || role == ROLE_LEARNER, "unknown role");
+        require(nodes[node].role == ROLE_NONE, "node is already enrolled");
+        _enroll(node, role, fileUrl);
+    }
+
+    function setFileUrl(string calldata fileUrl) external onlyEnrolled {
+        nodes[msg.sender].fileUrl = fileUrl;
+        emit FileUrlChanged(msg.sender, fileUrl);
+    }
+
+    function _enroll(address node, uint8 role, string memory fileUrl) private {
+        Node storage n = nodes[node];
+        n.role = role;
+        n.fileUrl = fileUrl;
+        n.enrolledAtStep = currentStep;
+        nodeList.push(node);
+        if (role == ROLE_LEARNER) {
+            learnerCount += 1;
+        }
+        emit NodeEnrolled(node, role, fileUrl, currentStep);
+    }
+
+    // ------------------------------------------------------------------------------- training
+
+    /// @notice Set once, by the first learner; every later learner must use the same settings.
+    function configureTraining(
+        uint32 minPeers_,
+        uint32 graceSeconds_,
+        string calldata mergeMethod_,
+        string calldata mergeParams_
+    ) external onlyLearner {
+        require(!configured, "training is already configured");
+        require(minPeers_ >= 1, "min_peers must be at least 1");
+        require(bytes(mergeMethod_).length > 0, "merge method is empty");
+        configured = true;
+        minPeers = minPeers_;
+        graceSeconds = graceSeconds_;
+        mergeMethod = mergeMethod_;
+        mergeParams = mergeParams_;
+        emit TrainingConfigured(minPeers_, graceSeconds_, mergeMethod_, mergeParams_);
+    }
+
+    function checkIn(uint64 step, bytes32 weightHash, uint64 weightage, bytes32 baseHash)
+        external
+        onlyLearner
+    {
+        Node storage n = nodes[msg.sender];
+        require(configured, "training is not configured");
+        require(!n.finished, "node has finished training");
+        require(step == currentStep, "step is not open");
+        require(weightHash != bytes32(0), "weight hash is zero");
+        require(weightage > 0, "weightage must be positive");
+        require(contributions[step][msg.sender].weightHash == bytes32(0), "already checked in for this step");
+
+        if (step == 0) {
+            require(baseHash == bytes32(0), "stale base: step 0 starts from no merged model");
+        } else {
+            uint64 prev = step - 1;
+            Contribution storage prevC = contributions[prev][msg.sender];
+            if (prevC.weightHash != bytes32(0) && prevC.mergedHash == bytes32(0)) {
+                _report(prev, baseHash);
+            }
+            bytes32 agreed = steps[prev].agreedHash;
+            if (prevC.weightHash == bytes32(0)) {
+                require(agreed != bytes32(0), "stale base: previous merge is not agreed yet");
+            }
+            require(agreed == bytes32(0) || agreed == baseHash, "stale base: not the agreed model of the previous step");
+        }
+
+        Step storage s = steps[step];
+        contributions[step][msg.sender] =
+            Contribution({weightHash: weightHash, baseHash: baseHash, mergedHash: bytes32(0), weightage: weightage});
+        s.participants.push(msg.sender);
+        n.lastStep = step + 1;
+        emit CheckedIn(step, msg.sender, weightHash, baseHash, weightage);
+
+        if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum()) {
+            s.quorumAt = uint64(block.timestamp);
+            emit QuorumReached(step, s.quorumAt);
+        }
+        if (s.quorumAt != 0 && _allLiveIn(step) && _previousAgreed(step)) {
+            _close(step);
+        }
+    }
+
+    /// @notice Closes the open step once its quorum is in and the grace period is over (or every
+    /// live learner is in). Any enrolled node may call it, so no step waits on one node.
+    function closeStep(uint64 step) external onlyEnrolled {
+        require(step == currentStep, "step is not open");
+        Step storage s = steps[step];
+        if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum() && s.participants.length > 0) {
+            s.quorumAt = uint64(block.timestamp);
+            emit QuorumReached(step, s.quorumAt);
+        }
+        require(s.quorumAt != 0, "quorum not reached");
+        require(_previousAgreed(step), "merge of the previous step is not agreed yet");
+        require(
+            _allLiveIn(step) || block.timestamp >= uint256(s.quorumAt) + graceSeconds,
+            "grace period is not over"
+        );
+        _close(step);
+    }
+
+    /// @notice Report a merge result without checking in for the next step (the last step, or a
+    /// node that stops). A participant reports once per step.
+    function reportMerge(uint64 step, bytes32 mergedHash) external onlyLearner {
+        require(steps[step].closed, "step is not closed");
+        Contribution storage c = contributions[step][msg.sender];
+        require(c.weightHash != bytes32(0), "node did not take part in this step");
+        require(c.mergedHash == bytes32(0), "merge already reported");
+        _report(step, mergedHash);
+    }
+
+    /// @notice A learner that is done leaves the quorum count, so the others do not wait on it.
+    function finish() external onlyLearner {
+        Node storage n = nodes[msg.sender];
+        require(!n.finished, "node has already finished");
+        n.finished = true;
+        finishedCount += 1;
+        emit NodeFinished(msg.sender, n.lastStep);
+    }
+
+    function _report(uint64 step, bytes32 mergedHash) private {
+        require(mergedHash != bytes32(0), "merged hash is zero");
+        contributions[step][msg.sender].mergedHash = mergedHash;
+        emit MergeReported(step, msg.sender, mergedHash);
+        uint32 count = votes[step][mergedHash] + 1;
+        votes[step][mergedHash] = count;
+        Step storage s = steps[step];
+        if (s.agreedHash == bytes32(0) && uint256(count) * 2 > s.participants.length) {
+            s.agreedHash = mergedHash;
+            emit MergeAgreed(step, mergedHash, count);
+        }
+    }
+
+    function _close(uint64 step) private {
+        Step storage s = steps[step];
+        s.closed = true;
+        s.closedAt = uint64(block.timestamp);
+        currentStep = step + 1;
+        steps[step + 1].openedAt = uint64(block.timestamp);
+        emit StepClosed(step, uint32(s.participants.length), s.closedAt);
+    }
+
+    function _previousAgreed(uint64 step) private view returns (bool) {
+        return step == 0 || steps[step - 1].agreedHash != bytes32(0);
+    }
+
+    function _allLiveIn(uint64 step) private view returns (bool) {
+        return steps[step].participants.length >= liveLearners(step);
+    }
+
+    // ---------------------------------------------------------------------------------- views
+
+    /// @notice min_peers, lowered to the number of learners that have not finished, so the last
+    /// learners of an uneven training are not left waiting for peers that are gone for good.
+    function effectiveQuorum() public view returns (uint32) {
+        uint32 active = learnerCount - finishedCount;
+        uint32 q = minPeers < active ? minPeers : active;
+        return q == 0 ? 1 : q;
+    }
+
+    /// @notice Learners expected at `step`: not finished, and either checked in for the previous
+    /// step or this one, or enrolled since the previous step opened. A learner that missed a
+    /// whole step is no longer waited for (it must catch up and check in again).
+    function liveLearners(uint64 step) public view returns (uint32 count) {
+        for (uint256 i = 0; i < nodeList.length; i++) {
+            Node storage n = nodes[nodeList[i]];
+            if (n.role != ROLE_LEARNER || n.finished) {
+                continue;
+            }
+            if (n.lastStep >= step || n.enrolledAtStep + 1 >= step) {
+                count += 1;
+            }
+        }
+    }
+
+    function nodeCount() external view returns (uint256) {
+        return nodeList.length;
+    }
+
+    function getNodes() external view returns (address[] memory) {
+        return nodeList;
+    }
+
+    function getNode(address node)
+        external
+        view
+        returns (uint8 role, string memory fileUrl, uint64 enrolledAtStep, uint64 lastStep, bool finished)
+    {
+        Node storage n = nodes[node];
+        return (n.role, n.fileUrl, n.enrolledAtStep, n.lastStep, n.finished);
+    }
+
+    function getStep(uint64 step)
+        external
+        view
+        returns (
+            bool closed,
+            uint64 openedAt,
+            uint64 quorumAt,
+            uint64 closedAt,
+            bytes32 agreedHash,
+            address[] memory participants
+        )
+    {
+        Step storage s = steps[step];
+        return (s.closed, s.openedAt, s.quorumAt, s.closedAt, s.agreedHash, s.participants);
+    }
+
+    /// @notice Everything a participant needs to merge a closed step, in one call.
+    function getContributions(uint64 step)
+        external
+        view
+        returns (
+            address[] memory participants,
+            bytes32[] memory weightHashes,
+            bytes32[] memory baseHashes,
+            uint64[] memory weightages,
+            bytes32[] memory mergedHashes
+        )
+    {
+        participants = steps[step].participants;
+        uint256 p = participants.length;
+        weightHashes = new bytes32[](p);
+        baseHashes = new bytes32[](p);
+        weightages = new uint64[](p);
+        mergedHashes = new bytes32[](p);
+        for (uint256 i = 0; i < p; i++) {
+            Contribution storage c = contributions[step][participants[i]];
+            weightHashes[i] = c.weightHash;
+            baseHashes[i] = c.baseHash;
+            weightages[i] = c.weightage;
+            mergedHashes[i] = c.mergedHash;
+        }
+    }
+
+    /// @notice What a waiting learner polls: one call instead of five.
+    function stepStatus(uint64 step)
+        external
+        view
+        returns (
+            uint64 openStep,
+            bool closed,
+            uint32 checkedIn,
+            uint32 quorum,
+            uint32 live,
+            uint64 quorumAt,
+            bool previousAgreed,
+            bytes32 agreedHash
+        )
+    {
+        Step storage s = steps[step];
+        return (
+            currentStep,
+            s.closed,
+            uint32(s.participants.length),
+            effectiveQuorum(),
+            liveLearners(step),
+            s.quorumAt,
+            _previousAgreed(step),
+            s.agreedHash
+        );
+    }
+
+    function votesFor(uint64 step, bytes32 mergedHash) external view returns (uint32) {
+        return votes[step][mergedHash];
+    }
+}

@@ -1,0 +1,130 @@
+"""Content-addressed store of weight files: a file's name is the sha256 hex of its bytes.
+
+Naming by hash makes a file's identity the same thing the chain commits to, so "do I have the
+file for this commitment?" is a path lookup, and a file can be fetched from any peer that has
+it. Writes go to a hidden temp file in the same directory and are then renamed with
+`os.replace` (atomic on one filesystem), so a reader or a concurrent server never sees a
+half-written or unverified file under a valid name. Names are checked to be exactly 64
+lowercase hex characters before any path is built, so no id can escape the root directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from swarm_network.errors import HashMismatch, InvalidWeights
+
+logger = logging.getLogger(__name__)
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_TEMP_PREFIX = ".incoming-"
+
+
+def is_sha256_hex(value: object) -> bool:
+    """True if `value` is a str of exactly 64 lowercase hex characters."""
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+
+
+def check_sha256_hex(value: object) -> str:
+    """Return `value` if it is a valid file id, else raise ValueError saying why."""
+    if not isinstance(value, str) or _SHA256_HEX.fullmatch(value) is None:
+        raise ValueError(f"not a sha256 file id (64 lowercase hex characters): {value!r}")
+    return value
+
+
+class FileStore:
+    """A directory of immutable files named by their sha256 hex; safe to share between
+    threads and with a file server reading the same directory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path(self, sha: str) -> Path:
+        """Where the file `sha` lives (whether or not it exists yet)."""
+        return self._root / check_sha256_hex(sha)
+
+    def has(self, sha: str) -> bool:
+        return self.path(sha).is_file()
+
+    def read_bytes(self, sha: str) -> bytes:
+        """The bytes of file `sha`; FileNotFoundError if the store does not have it."""
+        return self.path(sha).read_bytes()
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store `data` (atomically) and return its sha256 hex."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self.has(sha):
+            return sha
+        self._write_atomically(sha, [data], expected_sha=sha, max_bytes=None)
+        return sha
+
+    def put_verified_stream(
+        self,
+        chunks: Iterable[bytes],
+        expected_sha: str,
+        *,
+        max_bytes: int | None = None,
+    ) -> Path:
+        """Write `chunks` to the store under `expected_sha`, only if they hash to it.
+
+        The bytes are hashed while written to a temp file. On a mismatch the temp file is
+        deleted and HashMismatch is raised; more than `max_bytes` raises InvalidWeights; any
+        exception from `chunks` (e.g. a dropped connection) also deletes the temp file and
+        propagates. If the store already has `expected_sha`, returns at once without
+        consuming `chunks`.
+        """
+        path = self.path(expected_sha)
+        if path.is_file():
+            return path
+        self._write_atomically(expected_sha, chunks, expected_sha=expected_sha, max_bytes=max_bytes)
+        return path
+
+    def _write_atomically(
+        self,
+        sha: str,
+        chunks: Iterable[bytes],
+        *,
+        expected_sha: str,
+        max_bytes: int | None,
+    ) -> None:
+        final = self.path(sha)
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self._root)
+        temp = Path(temp_name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    if not chunk:
+                        continue
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise InvalidWeights(
+                            f"file {expected_sha} is larger than the limit of {max_bytes} bytes"
+                        )
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            actual = digest.hexdigest()
+            if actual != expected_sha:
+                raise HashMismatch(
+                    f"content hashes to {actual}, expected {expected_sha} ({size} bytes)"
+                )
+            os.chmod(temp, 0o644)  # mkstemp makes it 0600; the content is public to the swarm
+            os.replace(temp, final)
+            logger.debug("stored %s (%d bytes)", sha, size)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise

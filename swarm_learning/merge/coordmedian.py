@@ -1,0 +1,39 @@
+"""Weighted coordinate-wise median: robust to a minority of outlying peers, per coordinate.
+
+Rule, per coordinate: sort the P values ascending (stable, so equal values keep row order;
+equal values are interchangeable anyway), accumulate the weightages in that order, and let
+W = sum of weightages. `lo` is the first position whose cumulative weight reaches W/2, `hi`
+the first that exceeds it. If they coincide the median is that value; if the cumulative
+weight hits W/2 exactly (the weighted analogue of an even count) the median is the midpoint
+(v[lo] + v[hi]) / 2. With equal weightages this is the textbook median (`np.median`).
+
+Comparisons are made as 2 * cumulative vs W on raw weightages, so integer weightages give
+exact ties, and cumulative sums run sequentially along the sorted axis: every node gets the
+same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import check_inputs
+
+
+def merge(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted coordinate-wise median of `stack` (P, n) with weightages `weights` (P,)."""
+    stack, weights = check_inputs(stack, weights)
+    if stack.shape[0] == 1:
+        return stack[0].copy()
+    order = np.argsort(stack, axis=0, kind="stable")
+    values = np.take_along_axis(stack, order, axis=0)
+    cumulative = np.cumsum(weights[order], axis=0)
+    # Each column's own total (its last cumulative value), so that the comparison uses the
+    # very sums it is compared with, even for weightages that are not exact in binary.
+    total = cumulative[-1]
+    twice = cumulative * 2.0
+    lo = np.argmax(twice >= total, axis=0)
+    hi = np.argmax(twice > total, axis=0)
+    columns = np.arange(stack.shape[1])
+    low_values = values[lo, columns]
+    high_values = values[hi, columns]
+    return np.where(lo == hi, low_values, (low_values + high_values) * 0.5)
