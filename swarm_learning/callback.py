@@ -1,0 +1,101 @@
+"""`SwarmCallback`: the few calls a PyTorch training loop makes to join a swarm.
+
+Thin on purpose: it counts batches and converts between the model and flat weight arrays;
+the sync protocol does the rest. Every argument may also come from the environment that
+`swarm sl` prepares, so one program runs unchanged on every site.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from swarm_learning.node import LearnerNode, attach_log_file
+from swarm_learning.settings import LearnerSettings
+from swarm_learning.sync import StepResult, SyncProtocol
+from swarm_learning.weights import (
+    WeightSchema,
+    arrays_to_state_dict,
+    encode_weights,
+    state_dict_to_arrays,
+)
+
+log = logging.getLogger(__name__)
+
+FINAL_MODEL_FILE = "final_model.safetensors"
+
+
+class SwarmCallback:
+    def __init__(self, model: torch.nn.Module, **settings: Any) -> None:
+        self.model = model
+        self.settings = LearnerSettings.resolve(
+            {k: v for k, v in settings.items() if v is not None}
+        )
+        assert self.settings.model_dir is not None
+        self._log_handler = attach_log_file(
+            self.settings.model_dir / f"{self.settings.program_name}_sw.log"
+        )
+        self.node = LearnerNode(self.settings)
+        self._sync: SyncProtocol | None = None
+        self._batches = 0
+        self.history: list[StepResult] = []
+        self.final_model_hash: str | None = None
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history)
+
+    def _arrays(self) -> dict:
+        return state_dict_to_arrays(self.model.state_dict())
+
+    def _load(self, arrays: dict) -> None:
+        self.model.load_state_dict(arrays_to_state_dict(arrays, self.model.state_dict()))
+
+    def _sync_now(self) -> None:
+        assert self._sync is not None
+        merged, result = self._sync.sync(self._arrays())
+        self._load(merged)
+        self.history.append(result)
+
+    def on_train_begin(self) -> None:
+        """Join, agree on the settings, and sync once so every node starts from one model."""
+        self.node.start()
+        self._sync = self.node.sync_protocol(WeightSchema.from_arrays(self._arrays()))
+        self._sync_now()
+
+    def on_batch_end(self, batch: int | None = None) -> None:
+        self._batches += 1
+        if self._batches % self.settings.sync_frequency == 0:
+            self._sync_now()
+
+    def on_epoch_end(self, epoch: int | None = None) -> None:
+        total = self.settings.total_epochs
+        log.info(
+            "epoch %s%s done, %d sync steps so far",
+            epoch,
+            f"/{total}" if total else "",
+            self.steps_done,
+        )
+
+    def on_train_end(self) -> None:
+        """Last merge, the swarm's verdict on it, and the final model in the model dir."""
+        assert self._sync is not None
+        try:
+            if self._batches % self.settings.sync_frequency != 0:
+                self._sync_now()
+            final, self.final_model_hash = self._sync.finalize(self._arrays())
+            self._load(final)
+            model_dir = self.settings.model_dir
+            assert model_dir is not None
+            model_dir.mkdir(parents=True, exist_ok=True)
+            (model_dir / FINAL_MODEL_FILE).write_bytes(encode_weights(final))
+            log.info(
+                "final model %s saved to %s", self.final_model_hash, model_dir / FINAL_MODEL_FILE
+            )
+        finally:
+            self.node.stop()
+            logging.getLogger("swarm_learning").removeHandler(self._log_handler)
+            logging.getLogger("swarm_network").removeHandler(self._log_handler)
+            self._log_handler.close()

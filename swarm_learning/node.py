@@ -1,0 +1,168 @@
+"""A learner node's life outside the training loop: identity, file server, joining the swarm
+through its SN node, and agreeing on the training's settings with the chain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import requests
+
+from swarm_learning.file_server import BackgroundServer, create_file_app
+from swarm_learning.file_store import FileStore
+from swarm_learning.settings import LearnerSettings
+from swarm_learning.sync import SyncProtocol
+from swarm_learning.weights import WeightSchema
+from swarm_network.admission import sign_join
+from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain.identity import load_or_create_key
+from swarm_network.errors import AdmissionError, ChainError, ConfigError, ContractRevert
+
+log = logging.getLogger(__name__)
+
+JOIN_RETRY_S = 60.0
+
+
+def _sn_request(method: str, url: str, *, deadline: float, **kwargs: object) -> dict:
+    """Talk to the SN node, retrying while it is not up yet (peers may start in any order)."""
+    delay = 0.2
+    while True:
+        try:
+            response = requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
+        except requests.RequestException as exc:
+            if time.monotonic() > deadline:
+                raise ChainError(f"SN node unreachable at {url}: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        if response.status_code == 403:
+            raise AdmissionError(f"join refused: {body.get('error')}")
+        if response.status_code >= 500 and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        if response.status_code >= 400:
+            raise ChainError(f"{url} answered {response.status_code}: {body.get('error')}")
+        return body
+
+
+class LearnerNode:
+    def __init__(self, settings: LearnerSettings) -> None:
+        self.settings = settings
+        self.store = FileStore(settings.node_dir / "files")
+        self.account = load_or_create_key(settings.node_dir / "node.key")
+        self._server: BackgroundServer | None = None
+        self.contract: SwarmContract | None = None
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def start(self) -> None:
+        s = self.settings
+        self._server = BackgroundServer(
+            create_file_app(self.store), host=s.file_host, port=s.file_port
+        ).start()
+        host = s.advertise_host or self._server.url.split("//", 1)[1].rsplit(":", 1)[0]
+        file_url = f"http://{host}:{self._server.port}"
+        deadline = time.monotonic() + JOIN_RETRY_S
+        if not s.join_token:
+            raise ConfigError("no join token: pass --join-token or set SWARM_JOIN_TOKEN")
+        joined = _sn_request(
+            "POST",
+            f"{s.sn_url}/v1/join",
+            deadline=deadline,
+            json={
+                "address": self.address,
+                "role": "learner",
+                "file_url": file_url,
+                "signature": sign_join(self.account, "learner", file_url),
+                "token": s.join_token,
+            },
+        )
+        chain = _sn_request("GET", f"{s.sn_url}/v1/chain", deadline=deadline)
+        self.contract = SwarmContract(
+            w3=connect(f"{s.sn_url}{chain['rpc_proxy_path']}"),
+            address=chain["contract_address"],
+            account=self.account,
+        )
+        if self.contract.node(self.address).file_url != file_url:
+            self.contract.set_file_url(file_url)
+        log.info(
+            "learner %s %s the swarm (contract %s), serving files at %s",
+            self.address,
+            "rejoined" if joined.get("rejoined") else "joined",
+            chain["contract_address"],
+            file_url,
+        )
+
+    def agree_on_training(self) -> tuple[str, dict[str, object], int]:
+        """Configure the training on chain if nobody has; else check we use the same settings."""
+        assert self.contract is not None
+        s = self.settings
+        config = self.contract.training_config()
+        if not config.configured:
+            try:
+                self.contract.configure_training(
+                    min_peers=s.min_peers,
+                    grace_seconds=s.grace_seconds,
+                    merge_method=s.merge_method,
+                    merge_params=s.merge_params,
+                )
+            except ContractRevert as exc:
+                if "already configured" not in exc.reason:
+                    raise
+            config = self.contract.training_config()
+        if config.min_peers != s.min_peers:
+            raise ConfigError(
+                f"this node asks for min_peers={s.min_peers} but the swarm's training uses "
+                f"min_peers={config.min_peers}"
+            )
+        if config.merge_method != s.merge_method:
+            raise ConfigError(
+                f"this node asks for merge method {s.merge_method!r} but the swarm's training "
+                f"uses {config.merge_method!r}"
+            )
+        try:
+            params = json.loads(config.merge_params or "{}")
+        except ValueError as exc:
+            raise ConfigError(f"merge parameters on chain are not JSON: {exc}") from exc
+        return config.merge_method, params, config.grace_seconds
+
+    def sync_protocol(self, schema: WeightSchema) -> SyncProtocol:
+        assert self.contract is not None
+        method, params, grace = self.agree_on_training()
+        return SyncProtocol(
+            contract=self.contract,
+            store=self.store,
+            settings=self.settings,
+            schema=schema,
+            merge_method=method,
+            merge_params=params,
+            grace_seconds=grace,
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def attach_log_file(path: Path) -> logging.Handler:
+    """`<program-name>_sw.log`: the swarm's own log of this learner, beside its model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    for name in ("swarm_learning", "swarm_network"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    return handler

@@ -1,0 +1,123 @@
+"""A learner's settings: from keyword arguments first, then from the environment that
+`swarm sl` prepares, then defaults. HPE Swarm Learning's camelCase names are accepted too, so
+programs written for it run with few changes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from swarm_network.errors import ConfigError
+
+# HPE camelCase -> our snake_case
+CAMEL_ALIASES = {
+    "syncFrequency": "sync_frequency",
+    "minPeers": "min_peers",
+    "nodeWeightage": "node_weightage",
+    "totalEpochs": "total_epochs",
+    "mergeMethod": "merge_method",
+    "useAdaptiveSync": "use_adaptive_sync",
+}
+
+# setting -> environment variable that `swarm sl` sets
+ENV_NAMES = {
+    "sn_url": "SWARM_SN_URL",
+    "join_token": "SWARM_JOIN_TOKEN",
+    "node_dir": "SWARM_NODE_DIR",
+    "data_dir": "SWARM_DATA_DIR",
+    "model_dir": "SWARM_MODEL_DIR",
+    "file_host": "SWARM_FILE_HOST",
+    "file_port": "SWARM_FILE_PORT",
+    "advertise_host": "SWARM_ADVERTISE_HOST",
+    "program_name": "SWARM_PROGRAM_NAME",
+    "device": "SWARM_DEVICE",
+    "grace_seconds": "SWARM_GRACE_SECONDS",
+    "peer_timeout_s": "SWARM_PEER_TIMEOUT",
+    "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
+}
+
+
+@dataclass
+class LearnerSettings:
+    """Every knob of a learner node, with the defaults documented in the README."""
+
+    sync_frequency: int = 32  # local batches between two sync steps
+    min_peers: int = 2  # learners needed to close a step (quorum)
+    node_weightage: int = 1  # this node's weight in the merge (relative)
+    total_epochs: int | None = None  # informative: used for progress messages
+    merge_method: str = "mean"
+    merge_params: str = "{}"
+    grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
+    peer_timeout_s: float = 30.0  # how long a peer file download may take before it is skipped
+    quorum_timeout_s: float | None = None  # None: wait for quorum forever (training pauses)
+    poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
+    max_poll_interval_s: float = 0.25
+    use_adaptive_sync: bool = False  # accepted for HPE compatibility; not used
+    sn_url: str = "http://127.0.0.1:30304"
+    join_token: str | None = None
+    node_dir: Path = field(default_factory=lambda: Path("swarm-node"))
+    data_dir: Path | None = None
+    model_dir: Path | None = None
+    file_host: str = "127.0.0.1"
+    file_port: int = 30305
+    advertise_host: str | None = None
+    program_name: str = "swarm"
+    device: str = "cpu"
+
+    @classmethod
+    def resolve(
+        cls, overrides: dict[str, Any], environ: dict[str, str] | None = None
+    ) -> LearnerSettings:
+        environ = dict(os.environ) if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, value in overrides.items():
+            key = CAMEL_ALIASES.get(name, name)
+            if key in values:
+                raise ConfigError(f"setting {key!r} given twice (as {name!r})")
+            values[key] = value
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        for key, env_name in ENV_NAMES.items():
+            if key not in values and environ.get(env_name):
+                values[key] = environ[env_name]
+        settings = cls(**values)
+        settings._coerce()
+        return settings
+
+    def _coerce(self) -> None:
+        """Environment values arrive as text; check every value once, with a clear message."""
+        for name in ("sync_frequency", "min_peers", "node_weightage", "grace_seconds", "file_port"):
+            setattr(self, name, _as_int(name, getattr(self, name)))
+        for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s"):
+            setattr(self, name, float(getattr(self, name)))
+        if self.quorum_timeout_s is not None:
+            self.quorum_timeout_s = float(self.quorum_timeout_s)
+        if self.sync_frequency < 1:
+            raise ConfigError("sync_frequency must be at least 1")
+        if self.min_peers < 1:
+            raise ConfigError("min_peers must be at least 1")
+        if self.node_weightage < 1:
+            raise ConfigError("node_weightage must be a positive integer")
+        if self.grace_seconds < 0:
+            raise ConfigError("grace_seconds must be >= 0")
+        self.merge_method = str(self.merge_method).lower()
+        self.node_dir = Path(self.node_dir)
+        self.model_dir = Path(self.model_dir) if self.model_dir else self.node_dir / "model"
+        self.data_dir = Path(self.data_dir) if self.data_dir else self.node_dir / "data"
+        self.sn_url = self.sn_url.rstrip("/")
+
+    @property
+    def advertised_file_url(self) -> str:
+        host = self.advertise_host or self.file_host
+        return f"http://{host}:{self.file_port}"
+
+
+def _as_int(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None

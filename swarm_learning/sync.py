@@ -1,0 +1,362 @@
+"""One sync step, leaderless (DESIGN.md, "One sync step").
+
+check in (file hash, weightage, base) -> wait until the step closes -> fetch the other
+participants' files, verified against their on-chain hashes -> merge in address order -> the
+merged hash becomes this node's base, reported by its next check-in. A node that finds itself
+behind (late join, a step that closed without it, a merge that lost the vote) catches up by
+fetching the agreed model, so no operator action is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from swarm_learning.file_store import FileStore
+from swarm_learning.merge import MeanAccumulator, get_merge
+from swarm_learning.peer_fetch import fetch_many
+from swarm_learning.settings import LearnerSettings
+from swarm_learning.weights import (
+    WeightSchema,
+    decode_weights,
+    encode_weights,
+    flatten,
+    unflatten,
+    validate,
+)
+from swarm_network.chain.client import SwarmContract
+from swarm_network.chain.records import ZERO_HASH, Contribution
+from swarm_network.errors import ContractRevert, InvalidWeights, SwarmError
+
+log = logging.getLogger(__name__)
+
+MAX_CHECK_IN_ATTEMPTS = 20
+CLOSE_RETRY_S = 1.0
+WAIT_LOG_EVERY_S = 5.0
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one sync step did; logs, REST clients and benchmarks read the same record."""
+
+    step: int
+    participants: tuple[str, ...]
+    merged: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...]
+    method: str
+    merged_hash: str
+    check_in_s: float  # chain: the check-in transaction(s)
+    wait_s: float  # chain: waiting for the quorum / the other learners, and closing
+    transfer_s: float  # downloading and verifying peer files
+    merge_s: float  # decoding, validating and merging
+    caught_up: bool
+
+    @property
+    def total_s(self) -> float:
+        return self.check_in_s + self.wait_s + self.transfer_s + self.merge_s
+
+    def to_json(self) -> str:
+        return json.dumps({**self.__dict__, "total_s": self.total_s})
+
+
+class SyncProtocol:
+    def __init__(
+        self,
+        *,
+        contract: SwarmContract,
+        store: FileStore,
+        settings: LearnerSettings,
+        schema: WeightSchema,
+        merge_method: str,
+        merge_params: dict[str, object],
+        grace_seconds: int,
+    ) -> None:
+        self.contract = contract
+        self.store = store
+        self.settings = settings
+        self.schema = schema
+        self.merge_method = merge_method
+        self.merge_params = merge_params
+        self.grace_seconds = grace_seconds
+        self.address = contract.account.address if contract.account else ""
+        self.next_step = 0
+        self.base_hash = ZERO_HASH
+        self._file_urls: dict[str, str] = {}
+        self._merge_fn = get_merge(merge_method)
+
+    # ---------------------------------------------------------------- one step
+
+    def sync(self, arrays: Arrays) -> tuple[Arrays, StepResult]:
+        started = time.monotonic()
+        arrays, weight_hash, caught_up = self._check_in(arrays)
+        step = self.next_step
+        checked_in = time.monotonic()
+        self._wait_closed(step)
+        closed = time.monotonic()
+
+        contributions = self._eligible(step, self.contract.contributions(step))
+        files, rejected = self._fetch(contributions, own_hash=weight_hash)
+        fetched = time.monotonic()
+        merged, used, bad = self._merge(contributions, files, own=(weight_hash, arrays))
+        data = encode_weights(merged)
+        merged_hash = self.store.put_bytes(data)
+        done = time.monotonic()
+
+        self.base_hash = merged_hash
+        self.next_step = step + 1
+        result = StepResult(
+            step=step,
+            participants=tuple(c.address for c in contributions),
+            merged=tuple(used),
+            rejected=tuple(rejected + bad),
+            method=self.merge_method,
+            merged_hash=merged_hash,
+            check_in_s=checked_in - started,
+            wait_s=closed - checked_in,
+            transfer_s=fetched - closed,
+            merge_s=done - fetched,
+            caught_up=caught_up,
+        )
+        log.info(
+            "step %d merged %d of %d (%s) -> %s in %.0f ms (chain %.0f + wait %.0f, "
+            "transfer %.0f, merge %.0f)",
+            step,
+            len(used),
+            len(contributions),
+            self.merge_method,
+            merged_hash[:12],
+            result.total_s * 1000,
+            result.check_in_s * 1000,
+            result.wait_s * 1000,
+            result.transfer_s * 1000,
+            result.merge_s * 1000,
+        )
+        return merged, result
+
+    def finalize(self, arrays: Arrays, timeout_s: float = 120.0) -> tuple[Arrays, str]:
+        """After the last step: report the merge, wait for the swarm's verdict, leave."""
+        last = self.next_step - 1
+        if last >= 0:
+            try:
+                self.contract.report_merge(last, self.base_hash)
+            except ContractRevert as exc:
+                log.info("merge of step %d not reported: %s", last, exc.reason)
+            agreed = self._wait_agreed(last, timeout_s=timeout_s)
+            if agreed is not None and agreed != self.base_hash:
+                log.warning("my merge of step %d lost the vote; taking the agreed model", last)
+                arrays = self._fetch_agreed(last, agreed)
+                self.base_hash = agreed
+        self.contract.finish()
+        return arrays, self.base_hash
+
+    # ---------------------------------------------------------------- check-in
+
+    def _check_in(self, arrays: Arrays) -> tuple[Arrays, str, bool]:
+        caught_up = False
+        for _ in range(MAX_CHECK_IN_ATTEMPTS):
+            replacement = self._catch_up_if_behind()
+            if replacement is not None:
+                arrays, caught_up = replacement, True
+            weight_hash = self.store.put_bytes(encode_weights(arrays))
+            try:
+                self.contract.check_in(
+                    step=self.next_step,
+                    weight_hash=weight_hash,
+                    weightage=self.settings.node_weightage,
+                    base_hash=self.base_hash,
+                )
+                return arrays, weight_hash, caught_up
+            except ContractRevert as exc:
+                if "step is not open" in exc.reason:
+                    log.info("step %d closed before my check-in; catching up", self.next_step)
+                elif "stale base" in exc.reason:
+                    log.info(
+                        "check-in for step %d refused (%s); catching up", self.next_step, exc.reason
+                    )
+                    replacement = self._catch_up(self.next_step - 1)
+                    arrays, caught_up = replacement, True
+                else:
+                    raise
+        raise SwarmError(f"could not check in after {MAX_CHECK_IN_ATTEMPTS} attempts")
+
+    def _catch_up_if_behind(self) -> Arrays | None:
+        open_step = self.contract.step_status(self.next_step).open_step
+        if open_step <= self.next_step:
+            return None
+        log.info("swarm is at step %d, I am at %d: catching up", open_step, self.next_step)
+        return self._catch_up(open_step - 1)
+
+    def _catch_up(self, agreed_step: int) -> Arrays:
+        """Adopt the agreed model of `agreed_step`; training continues from it."""
+        agreed = self._wait_agreed(agreed_step, timeout_s=None)
+        assert agreed is not None  # waited without a timeout
+        arrays = self._fetch_agreed(agreed_step, agreed)
+        self.base_hash = agreed
+        self.next_step = max(self.contract.current_step(), agreed_step + 1)
+        return arrays
+
+    def _fetch_agreed(self, step: int, agreed: str) -> Arrays:
+        holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
+        jobs = [(self._file_url(address), agreed) for address in holders]
+        result = fetch_many(jobs, self.store, timeout_s=self.settings.peer_timeout_s).get(agreed)
+        if not isinstance(result, Path):
+            raise SwarmError(f"no peer could deliver the agreed model {agreed[:12]}: {result}")
+        arrays = decode_weights(result.read_bytes())
+        validate(arrays, self.schema)
+        log.info("adopted agreed model %s of step %d", agreed[:12], step)
+        return arrays
+
+    # ---------------------------------------------------------------- waiting
+
+    def _poll_intervals(self):  # type: ignore[no-untyped-def]
+        interval = self.settings.poll_interval_s
+        while True:
+            yield interval
+            interval = min(interval * 1.5, self.settings.max_poll_interval_s)
+
+    def _wait_closed(self, step: int) -> None:
+        started = time.monotonic()
+        quorum_seen: float | None = None
+        last_close_try = 0.0
+        last_log = started
+        for interval in self._poll_intervals():
+            status = self.contract.step_status(step)
+            if status.closed:
+                return
+            now = time.monotonic()
+            if status.checked_in < status.quorum:
+                quorum_seen = None
+                if now - last_log >= WAIT_LOG_EVERY_S:
+                    log.info(
+                        "step %d waiting for quorum: %d of %d checked in (training paused)",
+                        step,
+                        status.checked_in,
+                        status.quorum,
+                    )
+                    last_log = now
+                timeout = self.settings.quorum_timeout_s
+                if timeout is not None and now - started > timeout:
+                    raise SwarmError(f"no quorum for step {step} after {timeout:.0f}s")
+            else:
+                quorum_seen = quorum_seen or now
+                everyone_in = status.checked_in >= status.live
+                grace_over = now - quorum_seen >= self.grace_seconds
+                if (
+                    status.previous_agreed
+                    and (everyone_in or grace_over)
+                    and now - last_close_try >= CLOSE_RETRY_S
+                ):
+                    last_close_try = now
+                    try:
+                        self.contract.close_step(step)
+                        log.info(
+                            "closed step %d (%d of %d live in)",
+                            step,
+                            status.checked_in,
+                            status.live,
+                        )
+                        return
+                    except ContractRevert as exc:
+                        log.debug("close of step %d refused: %s", step, exc.reason)
+            time.sleep(interval)
+
+    def _wait_agreed(self, step: int, *, timeout_s: float | None) -> str | None:
+        started = time.monotonic()
+        for interval in self._poll_intervals():
+            record = self.contract.step(step)
+            if record.agreed_hash is not None:
+                return record.agreed_hash
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                log.warning("no majority on the merge of step %d after %.0fs", step, timeout_s)
+                return None
+            time.sleep(interval)
+        return None
+
+    # ---------------------------------------------------------------- merging
+
+    def _eligible(self, step: int, contributions: list[Contribution]) -> list[Contribution]:
+        """Contributions built on the agreed model of the previous step, in address order.
+
+        Both the filter and the order come from chain data only, so every node merges the
+        same set in the same order and gets the same bytes.
+        """
+        base = ZERO_HASH if step == 0 else (self.contract.step(step - 1).agreed_hash or ZERO_HASH)
+        eligible = [c for c in contributions if c.base_hash == base]
+        for c in contributions:
+            if c.base_hash != base:
+                log.warning("step %d: %s started from a stale model; not merged", step, c.address)
+        return sorted(eligible, key=lambda c: c.address.lower())
+
+    def _file_url(self, address: str) -> str:
+        if address not in self._file_urls:
+            self._file_urls[address] = self.contract.node(address).file_url
+        return self._file_urls[address]
+
+    def _fetch(
+        self, contributions: list[Contribution], *, own_hash: str
+    ) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+        jobs = [
+            (self._file_url(c.address), c.weight_hash)
+            for c in contributions
+            if c.weight_hash != own_hash
+        ]
+        results = fetch_many(jobs, self.store, timeout_s=self.settings.peer_timeout_s)
+        files: dict[str, Path] = {}
+        rejected: list[tuple[str, str]] = []
+        for c in contributions:
+            if c.weight_hash == own_hash:
+                continue
+            outcome = results.get(c.weight_hash)
+            if isinstance(outcome, Path):
+                files[c.weight_hash] = outcome
+            else:
+                log.warning("step file of %s refused or missing: %s", c.address, outcome)
+                rejected.append((c.address, str(outcome)))
+        return files, rejected
+
+    def _merge(
+        self,
+        contributions: list[Contribution],
+        files: dict[str, Path],
+        *,
+        own: tuple[str, Arrays],
+    ) -> tuple[Arrays, list[str], list[tuple[str, str]]]:
+        own_hash, own_arrays = own
+        used: list[str] = []
+        bad: list[tuple[str, str]] = []
+        rows: list[np.ndarray] = []
+        weights: list[float] = []
+        streaming = self.merge_method == "mean"
+        accumulator = MeanAccumulator(self.schema.num_elements) if streaming else None
+        for c in contributions:
+            if c.weight_hash == own_hash:
+                arrays = own_arrays
+            elif c.weight_hash in files:
+                try:
+                    arrays = decode_weights(files[c.weight_hash].read_bytes())
+                    validate(arrays, self.schema)
+                except InvalidWeights as exc:
+                    log.warning("contribution of %s rejected: %s", c.address, exc)
+                    bad.append((c.address, str(exc)))
+                    continue
+            else:
+                continue
+            vector = flatten(arrays, self.schema)
+            if accumulator is not None:
+                accumulator.add(vector, float(c.weightage))
+            else:
+                rows.append(vector)
+                weights.append(float(c.weightage))
+            used.append(c.address)
+        if accumulator is not None:
+            merged = accumulator.result()
+        else:
+            merged = self._merge_fn(np.stack(rows), np.asarray(weights), **self.merge_params)
+        return unflatten(merged, self.schema), used, bad

@@ -1,0 +1,312 @@
+"""The one place that talks to the chain: a thin web3.py client over standard JSON-RPC.
+
+Every node signs its own transactions locally with its own key and sends them raw, so the chain
+endpoint (embedded sentinel, anvil, geth...) never holds keys and no node acts in another's name.
+Blocking by design (web3's sync provider): async servers call it through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+from web3.providers.rpc import HTTPProvider
+
+from contracts import load_artifact
+from swarm_network.chain.records import (
+    ROLE_IDS,
+    Contribution,
+    NodeRecord,
+    StepRecord,
+    StepStatus,
+    SwarmSummary,
+    TrainingConfig,
+    contributions_from_call,
+    hex_to_hash,
+    node_from_call,
+    step_from_call,
+    step_status_from_call,
+)
+from swarm_network.errors import ChainError, ContractRevert
+
+log = logging.getLogger(__name__)
+
+CONTRACT_NAME = "SwarmLearning"
+GAS_MARGIN = 1.25
+GAS_PRICE_TTL_S = 10.0
+T = TypeVar("T")
+
+
+def connect(rpc_url: str, *, timeout_s: float = 30.0) -> Web3:
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    return w3
+
+
+def _revert_reason(exc: ContractLogicError) -> str:
+    message = str(exc.message or exc)
+    return message.removeprefix("execution reverted: ").strip()
+
+
+def _chain_call(what: str, func: Callable[[], T]) -> T:
+    """Run one JSON-RPC interaction; map library errors onto our named ones."""
+    try:
+        return func()
+    except ContractLogicError as exc:
+        raise ContractRevert(_revert_reason(exc)) from exc
+    except (requests.RequestException, OSError) as exc:
+        raise ChainError(f"{what}: chain endpoint unreachable ({exc})") from exc
+    except (Web3Exception, ValueError) as exc:
+        raise ChainError(f"{what}: {exc}") from exc
+
+
+class SwarmContract:
+    """Bindings of the SwarmLearning contract for one node (one key)."""
+
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        address: str,
+        account: LocalAccount | None = None,
+        receipt_timeout_s: float = 60.0,
+    ) -> None:
+        artifact = load_artifact(CONTRACT_NAME)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
+        self.account = account
+        self.receipt_timeout_s = receipt_timeout_s
+        self._tx_lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._gas_price_cache: tuple[int, float] | None = None
+
+    # ------------------------------------------------------------------ deployment
+
+    @classmethod
+    def deploy(cls, *, w3: Web3, account: LocalAccount, sentinel_file_url: str) -> SwarmContract:
+        artifact = load_artifact(CONTRACT_NAME)
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        constructor = factory.constructor(sentinel_file_url)
+        receipt = _send_signed(
+            w3,
+            account,
+            constructor,
+            nonce=_chain_call(
+                "eth_getTransactionCount",
+                lambda: w3.eth.get_transaction_count(account.address, "pending"),
+            ),
+            gas_price=_chain_call("eth_gasPrice", lambda: w3.eth.gas_price),
+            chain_id=_chain_call("eth_chainId", lambda: w3.eth.chain_id),
+            timeout_s=120.0,
+        )
+        address = receipt["contractAddress"]
+        log.info("deployed %s at %s", CONTRACT_NAME, address)
+        return cls(w3=w3, address=address, account=account)
+
+    def code_matches_artifact(self) -> bool:
+        """True when the address holds our contract's runtime code (not some other contract)."""
+        code = _chain_call("eth_getCode", lambda: self.w3.eth.get_code(self.address))
+        return bytes(code).hex() == load_artifact(CONTRACT_NAME)["deployedBytecode"][2:]
+
+    # ------------------------------------------------------------------ transactions
+
+    def transact(self, function_name: str, *args: Any) -> dict[str, Any]:
+        """Sign and send one contract call; returns the receipt or raises ContractRevert."""
+        if self.account is None:
+            raise ChainError("this client has no key; it can only read")
+        fn = getattr(self.contract.functions, function_name)(*args)
+        with self._tx_lock:
+            if self._nonce is None:
+                self._nonce = self._pending_nonce()
+            try:
+                receipt = _send_signed(
+                    self.w3,
+                    self.account,
+                    fn,
+                    nonce=self._nonce,
+                    gas_price=self._gas_price(),
+                    chain_id=self.chain_id,
+                    timeout_s=self.receipt_timeout_s,
+                )
+            except ContractRevert:
+                raise
+            except ChainError:
+                self._nonce = None  # re-read: the tx may or may not have gone through
+                raise
+            self._nonce += 1
+        return receipt
+
+    def send_value(self, to: str, wei: int) -> dict[str, Any]:
+        if self.account is None:
+            raise ChainError("this client has no key")
+        with self._tx_lock:
+            if self._nonce is None:
+                self._nonce = self._pending_nonce()
+            tx = {
+                "to": Web3.to_checksum_address(to),
+                "value": wei,
+                "gas": 21_000,
+                "gasPrice": self._gas_price(),
+                "nonce": self._nonce,
+                "chainId": self.chain_id,
+            }
+            try:
+                receipt = _sign_and_wait(self.w3, self.account, tx, self.receipt_timeout_s)
+            except ChainError:
+                self._nonce = None
+                raise
+            self._nonce += 1
+        return receipt
+
+    def _pending_nonce(self) -> int:
+        assert self.account is not None
+        address = self.account.address
+        return _chain_call(
+            "eth_getTransactionCount",
+            lambda: self.w3.eth.get_transaction_count(address, "pending"),
+        )
+
+    def _gas_price(self) -> int:
+        """Gas price, re-read at most every GAS_PRICE_TTL_S (one read less on the hot path)."""
+        now = time.monotonic()
+        if self._gas_price_cache is None or now - self._gas_price_cache[1] > GAS_PRICE_TTL_S:
+            price = _chain_call("eth_gasPrice", lambda: self.w3.eth.gas_price)
+            self._gas_price_cache = (price, now)
+        return self._gas_price_cache[0]
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = _chain_call("eth_chainId", lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    # ------------------------------------------------------------------ writes
+
+    def enroll(self, node: str, role: str, file_url: str) -> None:
+        self.transact("enroll", Web3.to_checksum_address(node), ROLE_IDS[role], file_url)
+
+    def set_file_url(self, file_url: str) -> None:
+        self.transact("setFileUrl", file_url)
+
+    def configure_training(
+        self, *, min_peers: int, grace_seconds: int, merge_method: str, merge_params: str
+    ) -> None:
+        self.transact("configureTraining", min_peers, grace_seconds, merge_method, merge_params)
+
+    def check_in(self, *, step: int, weight_hash: str, weightage: int, base_hash: str) -> None:
+        self.transact("checkIn", step, hex_to_hash(weight_hash), weightage, hex_to_hash(base_hash))
+
+    def close_step(self, step: int) -> None:
+        self.transact("closeStep", step)
+
+    def report_merge(self, step: int, merged_hash: str) -> None:
+        self.transact("reportMerge", step, hex_to_hash(merged_hash))
+
+    def finish(self) -> None:
+        self.transact("finish")
+
+    # ------------------------------------------------------------------ reads
+
+    def _read(self, function_name: str, *args: Any) -> Any:
+        fn = getattr(self.contract.functions, function_name)(*args)
+        return _chain_call(function_name, fn.call)
+
+    def block_number(self) -> int:
+        return _chain_call("eth_blockNumber", lambda: self.w3.eth.block_number)
+
+    def current_step(self) -> int:
+        return int(self._read("currentStep"))
+
+    def training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            configured=bool(self._read("configured")),
+            min_peers=int(self._read("minPeers")),
+            grace_seconds=int(self._read("graceSeconds")),
+            merge_method=str(self._read("mergeMethod")),
+            merge_params=str(self._read("mergeParams")),
+        )
+
+    def node(self, address: str) -> NodeRecord:
+        checksum = Web3.to_checksum_address(address)
+        return node_from_call(checksum, self._read("getNode", checksum))
+
+    def nodes(self) -> list[NodeRecord]:
+        return [self.node(address) for address in self._read("getNodes")]
+
+    def step(self, step: int) -> StepRecord:
+        return step_from_call(step, self._read("getStep", step))
+
+    def contributions(self, step: int) -> list[Contribution]:
+        return contributions_from_call(self._read("getContributions", step))
+
+    def step_status(self, step: int) -> StepStatus:
+        return step_status_from_call(self._read("stepStatus", step))
+
+    def effective_quorum(self) -> int:
+        return int(self._read("effectiveQuorum"))
+
+    def live_learners(self, step: int) -> int:
+        return int(self._read("liveLearners", step))
+
+    def summary(self) -> SwarmSummary:
+        current = self.current_step()
+        return SwarmSummary(
+            block_number=self.block_number(),
+            current_step=current,
+            learner_count=int(self._read("learnerCount")),
+            finished_count=int(self._read("finishedCount")),
+            effective_quorum=self.effective_quorum(),
+            live_learners=self.live_learners(current),
+            open_step=self.step(current),
+            config=self.training_config(),
+        )
+
+
+def _send_signed(
+    w3: Web3,
+    account: LocalAccount,
+    fn: Any,
+    *,
+    nonce: int,
+    gas_price: int,
+    chain_id: int,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Estimate gas (which surfaces the revert reason before anything is sent), sign, send."""
+    gas = _chain_call("eth_estimateGas", lambda: fn.estimate_gas({"from": account.address}))
+    tx = fn.build_transaction(
+        {
+            "from": account.address,
+            "gas": int(gas * GAS_MARGIN),
+            "gasPrice": gas_price,
+            "nonce": nonce,
+            "chainId": chain_id,
+        }
+    )
+    return _sign_and_wait(w3, account, tx, timeout_s)
+
+
+def _sign_and_wait(
+    w3: Web3, account: LocalAccount, tx: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
+    signed = account.sign_transaction(tx)
+    tx_hash = _chain_call(
+        "eth_sendRawTransaction", lambda: w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
+    started = time.monotonic()
+    receipt = _chain_call(
+        "eth_getTransactionReceipt",
+        lambda: w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.02),
+    )
+    if receipt["status"] != 1:
+        raise ContractRevert(f"transaction {tx_hash.hex()} reverted")
+    log.debug("tx %s mined in %.1f ms", tx_hash.hex(), (time.monotonic() - started) * 1000)
+    return dict(receipt)

@@ -1,0 +1,150 @@
+"""Typed views of the contract's state, decoded from raw call results in one place, so that the
+REST API, the learners and the CLI all read the chain the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ZERO_HASH = "0" * 64
+
+ROLE_NAMES = {0: "none", 1: "network", 2: "learner"}
+ROLE_IDS = {name: role_id for role_id, name in ROLE_NAMES.items()}
+
+
+def hash_to_hex(value: bytes) -> str:
+    """bytes32 -> 64 lowercase hex chars (no 0x), the form file names and logs use."""
+    return bytes(value).hex()
+
+
+def hex_to_hash(value: str) -> bytes:
+    text = value.removeprefix("0x")
+    if len(text) != 64:
+        raise ValueError(f"not a 32-byte hash: {value!r}")
+    return bytes.fromhex(text)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    configured: bool
+    min_peers: int
+    grace_seconds: int
+    merge_method: str
+    merge_params: str
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    address: str
+    role: str
+    file_url: str
+    enrolled_at_step: int
+    last_step: int | None  # last step checked in for; None = never
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Contribution:
+    address: str
+    weight_hash: str
+    base_hash: str
+    weightage: int
+    merged_hash: str | None  # None until reported
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: int
+    closed: bool
+    opened_at: int
+    quorum_at: int | None
+    closed_at: int | None
+    agreed_hash: str | None
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SwarmSummary:
+    """One consistent snapshot for status displays."""
+
+    block_number: int
+    current_step: int
+    learner_count: int
+    finished_count: int
+    effective_quorum: int
+    live_learners: int
+    open_step: StepRecord
+    config: TrainingConfig
+
+
+def node_from_call(address: str, raw: tuple) -> NodeRecord:
+    role, file_url, enrolled_at, last_step, finished = raw
+    return NodeRecord(
+        address=address,
+        role=ROLE_NAMES.get(int(role), "unknown"),
+        file_url=str(file_url),
+        enrolled_at_step=int(enrolled_at),
+        last_step=int(last_step) - 1 if int(last_step) > 0 else None,
+        finished=bool(finished),
+    )
+
+
+def step_from_call(step: int, raw: tuple) -> StepRecord:
+    closed, opened_at, quorum_at, closed_at, agreed, participants = raw
+    agreed_hex = hash_to_hex(agreed)
+    return StepRecord(
+        step=step,
+        closed=bool(closed),
+        opened_at=int(opened_at),
+        quorum_at=int(quorum_at) or None,
+        closed_at=int(closed_at) or None,
+        agreed_hash=None if agreed_hex == ZERO_HASH else agreed_hex,
+        participants=tuple(str(p) for p in participants),
+    )
+
+
+def contributions_from_call(raw: tuple) -> list[Contribution]:
+    participants, weight_hashes, base_hashes, weightages, merged_hashes = raw
+    out = []
+    for address, weight, base, weightage, merged in zip(
+        participants, weight_hashes, base_hashes, weightages, merged_hashes, strict=True
+    ):
+        merged_hex = hash_to_hex(merged)
+        out.append(
+            Contribution(
+                address=str(address),
+                weight_hash=hash_to_hex(weight),
+                base_hash=hash_to_hex(base),
+                weightage=int(weightage),
+                merged_hash=None if merged_hex == ZERO_HASH else merged_hex,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """The few facts a learner waiting on a step needs, read in one call."""
+
+    open_step: int
+    closed: bool
+    checked_in: int
+    quorum: int
+    live: int
+    quorum_at: int | None
+    previous_agreed: bool
+    agreed_hash: str | None
+
+
+def step_status_from_call(raw: tuple) -> StepStatus:
+    open_step, closed, checked_in, quorum, live, quorum_at, previous_agreed, agreed = raw
+    agreed_hex = hash_to_hex(agreed)
+    return StepStatus(
+        open_step=int(open_step),
+        closed=bool(closed),
+        checked_in=int(checked_in),
+        quorum=int(quorum),
+        live=int(live),
+        quorum_at=int(quorum_at) or None,
+        previous_agreed=bool(previous_agreed),
+        agreed_hash=None if agreed_hex == ZERO_HASH else agreed_hex,
+    )

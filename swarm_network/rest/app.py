@@ -1,0 +1,207 @@
+"""The SN node's REST API over chain state (default port 30304).
+
+Every handler is thin: parse, read the chain in a worker thread (web3 is blocking), turn the
+records into JSON with `views`. Learners also join and reach the chain through here (`/v1/join`,
+`/rpc`), so a learner needs to know only one URL: its SN node's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from swarm_network.admission import Admission, JoinRequest
+from swarm_network.chain.client import SwarmContract
+from swarm_network.rest import views
+from swarm_network.rest.errors import json_error, json_errors
+from swarm_network.rest.openapi import OPENAPI
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+MAX_RECENT_STEPS = 100
+
+
+@dataclass
+class NodeContext:
+    """What one SN node knows: its contract client, where the chain and the sentinel are."""
+
+    role: str  # "sentinel" or "sn"
+    address: str
+    contract: SwarmContract
+    chain_rpc_url: str  # upstream JSON-RPC endpoint that /rpc forwards to
+    file_url: str
+    admission: Admission | None = None  # only the sentinel admits
+    sentinel_url: str | None = None  # where an SN node forwards join requests
+
+
+CONTEXT = web.AppKey("context", NodeContext)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+
+
+def _int_param(raw: str, name: str, *, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise web.HTTPBadRequest(reason=f"{name} must be >= {minimum}")
+    return value
+
+
+async def health(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response({"status": "ok", "role": ctx.role, "address": ctx.address})
+
+
+async def chain_info(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    block = await asyncio.to_thread(ctx.contract.block_number)
+    return web.json_response(
+        {
+            "chain_id": await asyncio.to_thread(lambda: ctx.contract.chain_id),
+            "block_number": block,
+            "contract_address": ctx.contract.address,
+            "rpc_url": ctx.chain_rpc_url,
+            "rpc_proxy_path": "/rpc",
+        }
+    )
+
+
+def _read_nodes(contract: SwarmContract) -> dict[str, Any]:
+    current = contract.current_step()
+    checked_in = set(contract.step(current).participants)
+    nodes = contract.nodes()
+    return {
+        "current_step": current,
+        "nodes": [views.node_json(n, current, checked_in) for n in nodes],
+    }
+
+
+async def list_nodes(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response(await asyncio.to_thread(_read_nodes, ctx.contract))
+
+
+def _read_training(contract: SwarmContract) -> dict[str, Any]:
+    summary = contract.summary()
+    return views.training_json(summary, contract.nodes())
+
+
+async def training(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response(await asyncio.to_thread(_read_training, ctx.contract))
+
+
+def _read_step(contract: SwarmContract, step: int) -> dict[str, Any] | None:
+    if step > contract.current_step():
+        return None
+    return views.step_json(contract.step(step), contract.contributions(step))
+
+
+async def get_step(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    step = _int_param(request.match_info["step"], "step")
+    doc = await asyncio.to_thread(_read_step, ctx.contract, step)
+    if doc is None:
+        return json_error(404, f"step {step} does not exist yet")
+    return web.json_response(doc)
+
+
+def _read_recent_steps(contract: SwarmContract, limit: int) -> dict[str, Any]:
+    current = contract.current_step()
+    first = max(0, current - limit + 1)
+    steps = [
+        views.step_json(contract.step(k), contract.contributions(k))
+        for k in range(current, first - 1, -1)
+    ]
+    return {"current_step": current, "steps": steps}
+
+
+async def list_steps(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    limit = _int_param(request.query.get("limit", "10"), "limit", minimum=1)
+    limit = min(limit, MAX_RECENT_STEPS)
+    return web.json_response(await asyncio.to_thread(_read_recent_steps, ctx.contract, limit))
+
+
+async def join(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = await request.json()
+    if ctx.admission is None:
+        return await _forward_join(request, body)
+    join_request = JoinRequest.from_json(body)
+    result = await asyncio.to_thread(ctx.admission.admit, join_request)
+    return web.json_response(
+        {**result, "contract_address": ctx.contract.address, "chain_id": ctx.contract.chain_id}
+    )
+
+
+async def _forward_join(request: web.Request, body: Any) -> web.Response:
+    """An SN node passes join requests on to the sentinel, the only node that may enrol."""
+    ctx = request.app[CONTEXT]
+    if ctx.sentinel_url is None:
+        return json_error(503, "this node does not know its sentinel")
+    try:
+        async with request.app[HTTP].post(f"{ctx.sentinel_url}/v1/join", json=body) as resp:
+            payload = await resp.json(content_type=None)
+            return web.json_response(payload, status=resp.status)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return json_error(503, f"sentinel unreachable: {exc}")
+
+
+async def rpc_proxy(request: web.Request) -> web.Response:
+    """Pass JSON-RPC through to the chain, byte for byte, so learners need only this URL."""
+    ctx = request.app[CONTEXT]
+    body = await request.read()
+    try:
+        async with request.app[HTTP].post(
+            ctx.chain_rpc_url, data=body, headers={"Content-Type": "application/json"}
+        ) as resp:
+            payload = await resp.read()
+            return web.Response(body=payload, status=resp.status, content_type="application/json")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return web.json_response(
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32000, "message": f"chain unreachable: {exc}"},
+            },
+            status=502,
+        )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def _http_session(app: web.Application):  # type: ignore[no-untyped-def]
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        app[HTTP] = session
+        yield
+
+
+def create_rest_app(context: NodeContext) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    app[CONTEXT] = context
+    app.cleanup_ctx.append(_http_session)
+    app.add_routes(
+        [
+            web.get("/v1/health", health),
+            web.get("/v1/chain", chain_info),
+            web.get("/v1/nodes", list_nodes),
+            web.get("/v1/training", training),
+            web.get("/v1/steps", list_steps),
+            web.get("/v1/steps/{step}", get_step),
+            web.post("/v1/join", join),
+            web.post("/rpc", rpc_proxy),
+            web.get("/openapi.json", openapi),
+        ]
+    )
+    return app

@@ -1,0 +1,202 @@
+"""The OpenAPI 3 description of the REST API, served at `/openapi.json`.
+
+Field names here are the public contract: `views.py` produces exactly these, and a test checks
+that every documented path answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
+NULLABLE_HASH = {**HASH, "nullable": True}
+ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+    "required": ["error", "status"],
+}
+
+
+def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
+        "default": {
+            "description": "error (4xx bad input, 503 chain unavailable)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    }
+
+
+NODE = {
+    "type": "object",
+    "properties": {
+        "address": ADDRESS,
+        "role": {"type": "string", "enum": ["network", "learner"]},
+        "file_url": {"type": "string"},
+        "enrolled_at_step": {"type": "integer"},
+        "last_step": {"type": "integer", "nullable": True},
+        "status": {
+            "type": "string",
+            "enum": ["online", "joined", "active", "waiting", "dropped", "finished"],
+        },
+    },
+}
+CONTRIBUTION = {
+    "type": "object",
+    "properties": {
+        "address": ADDRESS,
+        "weight_hash": HASH,
+        "base_hash": HASH,
+        "weightage": {"type": "integer"},
+        "merged_hash": NULLABLE_HASH,
+    },
+}
+STEP = {
+    "type": "object",
+    "properties": {
+        "step": {"type": "integer"},
+        "closed": {"type": "boolean"},
+        "opened_at": {"type": "integer", "description": "block timestamp"},
+        "quorum_at": {"type": "integer", "nullable": True},
+        "closed_at": {"type": "integer", "nullable": True},
+        "agreed_hash": NULLABLE_HASH,
+        "conflicting_hashes": {"type": "array", "items": HASH},
+        "participants": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"}},
+    },
+}
+TRAINING = {
+    "type": "object",
+    "properties": {
+        "state": {
+            "type": "string",
+            "enum": ["not_started", "training", "waiting_for_quorum", "done"],
+        },
+        "configured": {"type": "boolean"},
+        "min_peers": {"type": "integer"},
+        "effective_quorum": {"type": "integer"},
+        "grace_seconds": {"type": "integer"},
+        "merge_method": {"type": "string"},
+        "merge_params": {"type": "string"},
+        "current_step": {"type": "integer"},
+        "checked_in": {"type": "integer"},
+        "live_learners": {"type": "integer"},
+        "learners": {"type": "integer"},
+        "finished_learners": {"type": "integer"},
+        "waiting_for": {"type": "array", "items": ADDRESS},
+        "block_number": {"type": "integer"},
+    },
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Swarm network node REST API",
+        "version": "1",
+        "description": "Read-only views of the swarm's chain state, plus joining and a JSON-RPC "
+        "pass-through to the chain.",
+    },
+    "paths": {
+        "/v1/health": {
+            "get": {"summary": "Liveness", "responses": _ok({"type": "object"}, "node is up")}
+        },
+        "/v1/chain": {
+            "get": {
+                "summary": "Chain id, block number, contract address, RPC URL",
+                "responses": _ok({"type": "object"}, "chain facts"),
+            }
+        },
+        "/v1/nodes": {
+            "get": {
+                "summary": "Every enrolled node with its status",
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "current_step": {"type": "integer"},
+                            "nodes": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/Node"},
+                            },
+                        },
+                    },
+                    "nodes",
+                ),
+            }
+        },
+        "/v1/training": {
+            "get": {
+                "summary": "The training: settings, open step, state",
+                "responses": _ok({"$ref": "#/components/schemas/Training"}, "training"),
+            }
+        },
+        "/v1/steps": {
+            "get": {
+                "summary": "The most recent steps, newest first",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}
+                ],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "current_step": {"type": "integer"},
+                            "steps": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/Step"},
+                            },
+                        },
+                    },
+                    "steps",
+                ),
+            }
+        },
+        "/v1/steps/{step}": {
+            "get": {
+                "summary": "One sync step: participants, weight hashes, agreed merge",
+                "parameters": [
+                    {"name": "step", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": _ok({"$ref": "#/components/schemas/Step"}, "the step"),
+            }
+        },
+        "/v1/join": {
+            "post": {
+                "summary": "Ask the sentinel to enrol a node (needs the swarm's join token)",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["address", "role", "file_url", "signature", "token"],
+                                "properties": {
+                                    "address": ADDRESS,
+                                    "role": {"type": "string", "enum": ["learner", "network"]},
+                                    "file_url": {"type": "string"},
+                                    "signature": {"type": "string"},
+                                    "token": {"type": "string"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": _ok({"type": "object"}, "enrolled (or already enrolled)"),
+            }
+        },
+        "/rpc": {
+            "post": {
+                "summary": "Ethereum JSON-RPC, passed through to the chain",
+                "responses": _ok({"type": "object"}, "JSON-RPC response"),
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": ERROR,
+            "Node": NODE,
+            "Contribution": CONTRIBUTION,
+            "Step": STEP,
+            "Training": TRAINING,
+        }
+    },
+}
