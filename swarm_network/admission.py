@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from swarm_network.chain.client import SwarmContract
-from swarm_network.errors import AdmissionError
+from swarm_network.errors import AdmissionError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +46,21 @@ class JoinRequest:
     @classmethod
     def from_json(cls, body: object) -> JoinRequest:
         if not isinstance(body, dict):
-            raise AdmissionError("join request must be a JSON object")
+            raise InvalidRequest("join request must be a JSON object")
         fields = {}
         for name in ("address", "role", "file_url", "signature", "token"):
             value = body.get(name)
             if not isinstance(value, str) or not value:
-                raise AdmissionError(f"join request needs a non-empty string field {name!r}")
+                raise InvalidRequest(f"join request needs a non-empty string field {name!r}")
             fields[name] = value
         if not ADDRESS_RE.match(fields["address"]):
-            raise AdmissionError("address must be 0x followed by 40 hex digits")
+            raise InvalidRequest("address must be 0x followed by 40 hex digits")
         if fields["role"] not in JOIN_ROLES:
-            raise AdmissionError(f"role must be one of {', '.join(JOIN_ROLES)}")
+            raise InvalidRequest(f"role must be one of {', '.join(JOIN_ROLES)}")
         if len(fields["file_url"]) > MAX_URL_LENGTH or not fields["file_url"].startswith(
             ("http://", "https://")
         ):
-            raise AdmissionError("file_url must be an http(s) URL of at most 512 characters")
+            raise InvalidRequest("file_url must be an http(s) URL of at most 512 characters")
         return cls(**fields)
 
 
@@ -85,7 +85,7 @@ class Admission:
                 signature=request.signature,
             )
         except (ValueError, TypeError) as exc:
-            raise AdmissionError("join signature is malformed") from exc
+            raise InvalidRequest("join signature is malformed") from exc
         if signer.lower() != request.address.lower():
             raise AdmissionError("join signature was not made by the key of that address")
         with self._lock:

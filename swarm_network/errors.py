@@ -22,6 +22,10 @@ class ContractRevert(ChainError):
         self.reason = reason
 
 
+class InvalidRequest(SwarmError):
+    """A request from a client or peer is malformed (missing field, wrong type or format)."""
+
+
 class AdmissionError(SwarmError):
     """A node was refused admission (wrong or missing join token, bad request)."""
 

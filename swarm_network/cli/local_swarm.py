@@ -1,0 +1,184 @@
+"""A whole swarm as separate processes on this machine: what `swarm demo` runs and what the
+end-to-end tests start. Every process gets its own dirs, ports and log file, and `stop()`
+always leaves nothing behind (SIGTERM, then SIGKILL)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarm_network.cli.common import get_json
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 5.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class NodeProcess:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the node's whole process group (a learner's `swarm sl` and its program)."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+
+@dataclass
+class LocalSwarm:
+    work_dir: Path
+    join_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    host: str = "127.0.0.1"
+    processes: list[NodeProcess] = field(default_factory=list)
+    sentinel_rest: str | None = None
+    sentinel_rpc: str | None = None
+    sn_rest: str | None = None
+
+    def _spawn(self, name: str, args: list[str]) -> NodeProcess:
+        log_dir = self.work_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        handle = log_path.open("ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", SWARM_JOIN_TOKEN=self.join_token)
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "swarm_network.cli.main", *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # its own process group: stop() reaches its children too
+        )
+        handle.close()
+        process = NodeProcess(name=name, popen=popen, log_path=log_path)
+        self.processes.append(process)
+        return process
+
+    def _wait_healthy(self, process: NodeProcess, rest_url: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited early:\n{process.log_tail()}")
+            try:
+                get_json(f"{rest_url}/v1/health", timeout_s=2)
+                return
+            except Exception:
+                time.sleep(0.2)
+        raise RuntimeError(f"{process.name} not healthy after {timeout_s}s:\n{process.log_tail()}")
+
+    def start_sentinel(self, timeout_s: float = 60.0) -> str:
+        rpc, rest, files = free_port(), free_port(), free_port()
+        process = self._spawn(
+            "sentinel",
+            [
+                "sentinel",
+                "--data-dir", str(self.work_dir / "sentinel"),
+                "--host", self.host,
+                "--rpc-port", str(rpc),
+                "--rest-port", str(rest),
+                "--file-port", str(files),
+            ],
+        )  # fmt: skip
+        self.sentinel_rest = f"http://{self.host}:{rest}"
+        self.sentinel_rpc = f"http://{self.host}:{rpc}"
+        self._wait_healthy(process, self.sentinel_rest, timeout_s)
+        return self.sentinel_rest
+
+    def start_sn(self, name: str = "sn1", timeout_s: float = 60.0) -> str:
+        assert self.sentinel_rest is not None, "start the sentinel first"
+        rest, files = free_port(), free_port()
+        process = self._spawn(
+            name,
+            [
+                "sn",
+                "--sentinel", self.sentinel_rest,
+                "--data-dir", str(self.work_dir / name),
+                "--host", self.host,
+                "--rest-port", str(rest),
+                "--file-port", str(files),
+            ],
+        )  # fmt: skip
+        url = f"http://{self.host}:{rest}"
+        self._wait_healthy(process, url, timeout_s)
+        self.sn_rest = self.sn_rest or url
+        return url
+
+    def learner_dir(self, name: str) -> Path:
+        return self.work_dir / name
+
+    def start_learner(
+        self, name: str, sn_url: str, module: str, program_args: list[str], device: str = "cpu"
+    ) -> NodeProcess:
+        node_dir = self.learner_dir(name)
+        return self._spawn(
+            name,
+            [
+                "sl",
+                "--sn", sn_url,
+                "--module", module,
+                "--node-dir", str(node_dir),
+                "--file-host", self.host,
+                "--file-port", "0",
+                "--device", device,
+                "--", *program_args,
+            ],
+        )  # fmt: skip
+
+    def wait(self, processes: list[NodeProcess], timeout_s: float, on_tick=None) -> bool:  # type: ignore[no-untyped-def]
+        """True when all `processes` exited within the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(not p.alive() for p in processes):
+                return True
+            if on_tick is not None:
+                on_tick()
+            time.sleep(0.5)
+        return all(not p.alive() for p in processes)
+
+    def stop(self) -> None:
+        """Stop every process: SIGTERM to each process group, SIGKILL what is left."""
+        for process in self.processes:
+            if process.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in self.processes:
+            try:
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop; killing it", process.name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.popen.pid, signal.SIGKILL)
+            process.popen.wait()
+
+    def __enter__(self) -> LocalSwarm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
