@@ -167,7 +167,10 @@ class BackgroundServer:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         runner = web.AppRunner(
-            self._app, handle_signals=False, shutdown_timeout=self._shutdown_timeout
+            self._app,
+            handle_signals=False,
+            shutdown_timeout=self._shutdown_timeout,
+            access_log=None,
         )
         await runner.setup()
         try:
