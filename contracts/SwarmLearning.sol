@@ -252,9 +252,13 @@ contract SwarmLearning {
 
     // ---------------------------------------------------------------------------------- views
 
-    /// @notice min_peers, lowered to the number of learners that have not finished, so the last
-    /// learners of an uneven training are not left waiting for peers that are gone for good.
+    /// @notice min_peers; once learners start finishing, lowered to the number that have not
+    /// finished, so the last learners of an uneven training are not left waiting for peers that
+    /// are gone for good. Learners that have not enrolled yet never lower it.
     function effectiveQuorum() public view returns (uint32) {
+        if (finishedCount == 0) {
+            return minPeers;
+        }
         uint32 active = learnerCount - finishedCount;
         uint32 q = minPeers < active ? minPeers : active;
         return q == 0 ? 1 : q;

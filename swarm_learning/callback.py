@@ -25,6 +25,7 @@ from swarm_learning.weights import (
 log = logging.getLogger(__name__)
 
 FINAL_MODEL_FILE = "final_model.safetensors"
+STEPS_FILE = "sync_steps.jsonl"
 
 
 class SwarmCallback:
@@ -38,6 +39,8 @@ class SwarmCallback:
             self.settings.model_dir / f"{self.settings.program_name}_sw.log"
         )
         self.node = LearnerNode(self.settings)
+        # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
+        self._steps_path = self.settings.model_dir / STEPS_FILE
         self._sync: SyncProtocol | None = None
         self._batches = 0
         self.history: list[StepResult] = []
@@ -58,6 +61,8 @@ class SwarmCallback:
         merged, result = self._sync.sync(self._arrays())
         self._load(merged)
         self.history.append(result)
+        with self._steps_path.open("a", encoding="utf-8") as handle:
+            handle.write(result.to_json() + "\n")
 
     def on_train_begin(self) -> None:
         """Join, agree on the settings, and sync once so every node starts from one model."""

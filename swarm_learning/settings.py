@@ -36,6 +36,7 @@ ENV_NAMES = {
     "grace_seconds": "SWARM_GRACE_SECONDS",
     "peer_timeout_s": "SWARM_PEER_TIMEOUT",
     "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
+    "final_timeout_s": "SWARM_FINAL_TIMEOUT",
 }
 
 
@@ -52,6 +53,7 @@ class LearnerSettings:
     grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
     peer_timeout_s: float = 30.0  # how long a peer file download may take before it is skipped
     quorum_timeout_s: float | None = None  # None: wait for quorum forever (training pauses)
+    final_timeout_s: float = 600.0  # at the end, how long to wait for the others to finish
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
     use_adaptive_sync: bool = False  # accepted for HPE compatibility; not used
@@ -92,7 +94,7 @@ class LearnerSettings:
         """Environment values arrive as text; check every value once, with a clear message."""
         for name in ("sync_frequency", "min_peers", "node_weightage", "grace_seconds", "file_port"):
             setattr(self, name, _as_int(name, getattr(self, name)))
-        for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s"):
+        for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s", "final_timeout_s"):
             setattr(self, name, float(getattr(self, name)))
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = float(self.quorum_timeout_s)

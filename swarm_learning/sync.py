@@ -140,30 +140,55 @@ class SyncProtocol:
         )
         return merged, result
 
-    def finalize(self, arrays: Arrays, timeout_s: float = 120.0) -> tuple[Arrays, str]:
-        """After the last step: report the merge, wait for the swarm's verdict, leave."""
+    def finalize(self, arrays: Arrays) -> tuple[Arrays, str]:
+        """After this node's last step: report its merge, leave the quorum, and adopt the
+        swarm's final model (the agreed merge of the training's last step) once every live
+        learner is done, so that all learners end with the same bytes even when one of them
+        joined late and ran on for a step or two alone."""
         last = self.next_step - 1
         if last >= 0:
             try:
                 self.contract.report_merge(last, self.base_hash)
             except ContractRevert as exc:
                 log.info("merge of step %d not reported: %s", last, exc.reason)
-            agreed = self._wait_agreed(last, timeout_s=timeout_s)
-            if agreed is not None and agreed != self.base_hash:
-                log.warning("my merge of step %d lost the vote; taking the agreed model", last)
-                arrays = self._fetch_agreed(last, agreed)
-                self.base_hash = agreed
         self.contract.finish()
-        return arrays, self.base_hash
+        final_step = self._wait_training_done(self.settings.final_timeout_s)
+        if final_step is None or final_step < 0:
+            return arrays, self.base_hash
+        agreed = self._wait_agreed(final_step, timeout_s=self.settings.final_timeout_s)
+        if agreed is None or agreed == self.base_hash:
+            return arrays, self.base_hash
+        log.info("adopting the swarm's final model of step %d", final_step)
+        arrays = self._fetch_agreed(final_step, agreed)
+        self.base_hash = agreed
+        return arrays, agreed
+
+    def _wait_training_done(self, timeout_s: float | None) -> int | None:
+        """The training's last step, once no live learner is left; None on timeout."""
+        started = time.monotonic()
+        last_log = started
+        for interval in self._poll_intervals():
+            open_step = self.contract.current_step()
+            status = self.contract.step_status(open_step)
+            if status.live == 0 and status.checked_in == 0:
+                return open_step - 1
+            now = time.monotonic()
+            if timeout_s is not None and now - started > timeout_s:
+                log.warning(
+                    "other learners still training after %.0fs; keeping my model", timeout_s
+                )
+                return None
+            if now - last_log >= WAIT_LOG_EVERY_S:
+                log.info("done; waiting for %d learner(s) still training", status.live)
+                last_log = now
+            time.sleep(interval)
+        return None
 
     # ---------------------------------------------------------------- check-in
 
     def _check_in(self, arrays: Arrays) -> tuple[Arrays, str, bool]:
         caught_up = False
         for _ in range(MAX_CHECK_IN_ATTEMPTS):
-            replacement = self._catch_up_if_behind()
-            if replacement is not None:
-                arrays, caught_up = replacement, True
             weight_hash = self.store.put_bytes(encode_weights(arrays))
             try:
                 self.contract.check_in(
@@ -175,7 +200,7 @@ class SyncProtocol:
                 return arrays, weight_hash, caught_up
             except ContractRevert as exc:
                 if "step is not open" in exc.reason:
-                    log.info("step %d closed before my check-in; catching up", self.next_step)
+                    arrays, caught_up = self._catch_up_to_open_step(arrays), True
                 elif "stale base" in exc.reason:
                     log.info(
                         "check-in for step %d refused (%s); catching up", self.next_step, exc.reason
@@ -186,10 +211,13 @@ class SyncProtocol:
                     raise
         raise SwarmError(f"could not check in after {MAX_CHECK_IN_ATTEMPTS} attempts")
 
-    def _catch_up_if_behind(self) -> Arrays | None:
-        open_step = self.contract.step_status(self.next_step).open_step
+    def _catch_up_to_open_step(self, arrays: Arrays) -> Arrays:
+        """The step I meant to check in for is closed (late join, or too slow): take the
+        agreed model of the step before the open one. Checked lazily, on a refused check-in,
+        so that the steady state costs no extra chain read."""
+        open_step = self.contract.current_step()
         if open_step <= self.next_step:
-            return None
+            return arrays
         log.info("swarm is at step %d, I am at %d: catching up", open_step, self.next_step)
         return self._catch_up(open_step - 1)
 

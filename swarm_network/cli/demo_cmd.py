@@ -1,0 +1,218 @@
+"""`swarm demo`: a whole swarm on this machine (sentinel, one more SN node, N learners as
+separate processes on loopback) training an MLP on scikit-learn's bundled digits, split
+non-IID across the learners. Ends with a table comparing each learner alone, the swarm, and
+one model trained on all the data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from swarm_network.cli.common import get_json
+from swarm_network.cli.local_swarm import LocalSwarm, NodeProcess
+from swarm_network.cli.status_cmd import table
+
+TRAIN_MODULE = "swarm_learning.demo.train_digits"
+LEARNER_TIMEOUT_S = 600.0
+ACCURACY_TOLERANCE = 0.02
+
+
+def _prepare_data(swarm: LocalSwarm, names: list[str], seed: int) -> tuple:
+    from swarm_learning.demo.data import (
+        load_split,
+        non_iid_partitions,
+        write_partition,
+        write_test_set,
+    )
+
+    X_train, y_train, X_test, y_test = load_split(seed=seed)
+    parts = non_iid_partitions(X_train, y_train, len(names), seed=seed)
+    for name, part in zip(names, parts, strict=True):
+        data_dir = swarm.learner_dir(name) / "data"
+        write_partition(data_dir, *part)
+        write_test_set(data_dir, X_test, y_test)
+    return X_train, y_train, X_test, y_test
+
+
+class Progress:
+    """One status line, redrawn in place on a terminal, printed every few seconds otherwise."""
+
+    def __init__(self, sn_url: str, expected_steps: int) -> None:
+        self.sn_url = sn_url
+        self.expected = max(1, expected_steps)
+        self.tty = sys.stdout.isatty()
+        self.started = time.monotonic()
+        self.last_print = 0.0
+
+    def tick(self) -> None:
+        try:
+            training = get_json(f"{self.sn_url}/v1/training", timeout_s=2)
+        except Exception:
+            return
+        step = training["current_step"]
+        done = min(step, self.expected)
+        width = 30
+        filled = int(width * done / self.expected)
+        bar = "#" * filled + "." * (width - filled)
+        state = training["state"]
+        if state == "waiting_for_quorum":
+            state += f" {training['checked_in']}/{training['effective_quorum']}"
+        line = (
+            f"[{bar}] step {step:>3}/{self.expected}  {state:<22}"
+            f" learners {training['learners'] - training['finished_learners']} active"
+            f"  {time.monotonic() - self.started:5.1f}s"
+        )
+        now = time.monotonic()
+        if self.tty:
+            print("\r" + line, end="", flush=True)
+        elif now - self.last_print >= 5:
+            print(line, flush=True)
+            self.last_print = now
+
+    def close(self) -> None:
+        if self.tty:
+            print(flush=True)
+
+
+def _expected_steps(part_size: int, epochs: int) -> int:
+    from swarm_learning.demo.model import DEFAULT_BATCH_SIZE, n_batches
+    from swarm_learning.demo.train_digits import DEFAULT_SYNC_FREQUENCY
+
+    batches = n_batches(part_size, DEFAULT_BATCH_SIZE) * epochs
+    return 1 + batches // DEFAULT_SYNC_FREQUENCY + (1 if batches % DEFAULT_SYNC_FREQUENCY else 0)
+
+
+def _read_result(swarm: LocalSwarm, name: str) -> dict[str, Any] | None:
+    path = swarm.learner_dir(name) / "model" / "result.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _step_timings(swarm: LocalSwarm, names: list[str]) -> dict[str, float]:
+    rows: list[dict[str, float]] = []
+    for name in names:
+        path = swarm.learner_dir(name) / "model" / "sync_steps.jsonl"
+        if path.exists():
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line]
+    if not rows:
+        return {}
+    keys = ("total_s", "check_in_s", "wait_s", "transfer_s", "merge_s")
+    return {k: statistics.median(r[k] for r in rows) for k in keys}
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from swarm_learning.demo.baselines import central_accuracy
+    from swarm_learning.demo.model import DEFAULT_EPOCHS
+
+    if args.learners < 2:
+        print("swarm demo: needs at least 2 learners", file=sys.stderr)
+        return 2
+    epochs = args.epochs or DEFAULT_EPOCHS
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
+    names = [f"learner{i + 1}" for i in range(args.learners)]
+    swarm = LocalSwarm(work_dir=work_dir)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    started = time.monotonic()
+    print(f"swarm demo: {args.learners} learners on digits, work dir {work_dir}")
+    try:
+        X_train, y_train, X_test, y_test = _prepare_data(swarm, names, args.seed)
+        part_size = len(X_train) // args.learners
+        print("starting the sentinel (chain + contracts) ...", flush=True)
+        swarm.start_sentinel()
+        print("starting a second SN node ...", flush=True)
+        sn_url = swarm.start_sn()
+        program_args = ["--epochs", str(epochs), "--min-peers", str(args.min_peers)]
+        program_args += ["--seed", str(args.seed)]
+        learners: list[NodeProcess] = []
+        for i, name in enumerate(names):
+            # The first learner talks to the sentinel's SN node, the others to the second one.
+            url = swarm.sentinel_rest if i == 0 else sn_url
+            assert url is not None
+            learners.append(swarm.start_learner(name, url, TRAIN_MODULE, program_args, args.device))
+        print(f"started {len(learners)} learners; training ...", flush=True)
+        progress = Progress(sn_url, _expected_steps(part_size, epochs))
+        finished = swarm.wait(learners, LEARNER_TIMEOUT_S, on_tick=progress.tick)
+        progress.tick()
+        progress.close()
+        training_s = time.monotonic() - started
+        failed = [p for p in learners if p.popen.returncode != 0]
+        if not finished or failed:
+            for p in failed or learners:
+                print(f"\n--- {p.name} (exit {p.popen.returncode}) ---\n{p.log_tail()}")
+            print("swarm demo: FAILED (a learner did not finish)", file=sys.stderr)
+            return 1
+        results = {name: _read_result(swarm, name) for name in names}
+        if any(r is None for r in results.values()):
+            print("swarm demo: FAILED (a learner wrote no result)", file=sys.stderr)
+            return 1
+        print("training one central model on all the data for comparison ...", flush=True)
+        central = central_accuracy(
+            X_train, y_train, X_test, y_test, epochs=epochs, seed=args.seed, device=args.device
+        )
+        return _report(results, central, _step_timings(swarm, names), training_s, work_dir)
+    except KeyboardInterrupt:
+        print("\nswarm demo: interrupted; stopping every node", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"swarm demo: FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        swarm.stop()
+
+
+def _report(
+    results: dict[str, Any],
+    central: float,
+    timings: dict[str, float],
+    seconds: float,
+    work_dir: Path,
+) -> int:
+    rows = [
+        [
+            name,
+            f"{r['local_accuracy']:.3f}",
+            f"{r['swarm_accuracy']:.3f}",
+            r["sync_steps"],
+            r["final_model_hash"][:16],
+        ]
+        for name, r in results.items()
+    ]
+    print()
+    print(table(["learner", "alone", "swarm", "steps", "final model hash"], rows))
+    local_mean = statistics.mean(r["local_accuracy"] for r in results.values())
+    swarm_mean = statistics.mean(r["swarm_accuracy"] for r in results.values())
+    hashes = {r["final_model_hash"] for r in results.values()}
+    print(
+        f"\ncentral model (all data): {central:.3f}   swarm: {swarm_mean:.3f}"
+        f"   learners alone (mean): {local_mean:.3f}"
+    )
+    if timings:
+        print(
+            f"median sync step: {timings['total_s'] * 1000:.0f} ms"
+            f" (chain check-in {timings['check_in_s'] * 1000:.0f}, waiting/closing"
+            f" {timings['wait_s'] * 1000:.0f}, transfer {timings['transfer_s'] * 1000:.0f},"
+            f" merge {timings['merge_s'] * 1000:.0f})"
+        )
+    print(f"whole demo: {seconds:.1f} s; logs and models in {work_dir}")
+    ok = True
+    if len(hashes) != 1:
+        print("FAILED: the learners ended with different models", file=sys.stderr)
+        ok = False
+    else:
+        print("all learners hold the same final model")
+    if central - swarm_mean > ACCURACY_TOLERANCE:
+        print(f"note: swarm is {100 * (central - swarm_mean):.1f} pp below the central model")
+    return 0 if ok else 1
