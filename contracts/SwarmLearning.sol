@@ -12,8 +12,12 @@ pragma solidity ^0.8.24;
 ///  - The step closes once `effectiveQuorum()` learners are in and either every live learner is
 ///    in (closed by that check-in) or `graceSeconds` have passed since the quorum was reached
 ///    (closed by anyone calling `closeStep`). A step closes only once the previous step's merge is
-///    agreed, so every participant of a closed step started from the same model.
+///    agreed.
 ///  - The agreed merge of a step is the hash reported by a strict majority of its participants.
+///    A participant of step k-1 may check in for step k before that majority exists: its base is
+///    then its own vote, recorded as it is. If another hash wins, that contribution stays on
+///    record with its stale base, and every node leaves it out of the merge of step k (the rule
+///    reads only chain data, so all nodes leave out the same ones).
 contract SwarmLearning {
     uint8 public constant ROLE_NONE = 0;
     uint8 public constant ROLE_NETWORK = 1;
@@ -246,8 +250,21 @@ contract SwarmLearning {
         return step == 0 || steps[step - 1].agreedHash != bytes32(0);
     }
 
+    /// @dev Every live learner has checked in. Which learners, not how many: a participant that
+    /// finished is no longer live but is still a participant, and must not stand in for a live
+    /// learner that has not checked in yet.
     function _allLiveIn(uint64 step) private view returns (bool) {
-        return steps[step].participants.length >= liveLearners(step);
+        for (uint256 i = 0; i < nodeList.length; i++) {
+            address node = nodeList[i];
+            if (_isLive(nodes[node], step) && contributions[step][node].weightHash == bytes32(0)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    function _isLive(Node storage n, uint64 step) private view returns (bool) {
+        return n.role == ROLE_LEARNER && !n.finished && (n.lastStep >= step || n.enrolledAtStep + 1 >= step);
     }
 
     // ---------------------------------------------------------------------------------- views
@@ -269,11 +286,7 @@ contract SwarmLearning {
     /// whole step is no longer waited for (it must catch up and check in again).
     function liveLearners(uint64 step) public view returns (uint32 count) {
         for (uint256 i = 0; i < nodeList.length; i++) {
-            Node storage n = nodes[nodeList[i]];
-            if (n.role != ROLE_LEARNER || n.finished) {
-                continue;
-            }
-            if (n.lastStep >= step || n.enrolledAtStep + 1 >= step) {
+            if (_isLive(nodes[nodeList[i]], step)) {
                 count += 1;
             }
         }

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
@@ -111,6 +113,7 @@ class SwarmContract:
             timeout_s=120.0,
             gas=int(gas * GAS_MARGIN),
         )
+        _raise_if_reverted(receipt)
         address = receipt["contractAddress"]
         log.info("deployed %s at %s", CONTRACT_NAME, address)
         return cls(w3=w3, address=address, account=account)
@@ -141,11 +144,12 @@ class SwarmContract:
                     timeout_s=self.receipt_timeout_s,
                 )
             except ContractRevert:
-                raise
+                raise  # refused by the dry run: nothing was sent, the nonce is still free
             except ChainError:
                 self._nonce = None  # re-read: the tx may or may not have gone through
                 raise
-            self._nonce += 1
+            self._nonce += 1  # mined, even if it reverted (e.g. lost a closeStep race)
+        _raise_if_reverted(receipt)
         return receipt
 
     def send_value(self, to: str, wei: int) -> dict[str, Any]:
@@ -168,6 +172,7 @@ class SwarmContract:
                 self._nonce = None
                 raise
             self._nonce += 1
+        _raise_if_reverted(receipt)
         return receipt
 
     def _pending_nonce(self) -> int:
@@ -307,6 +312,32 @@ def _send_signed(
     return _sign_and_wait(w3, account, tx, timeout_s)
 
 
+def _raise_if_reverted(receipt: dict[str, Any]) -> None:
+    """A mined transaction that reverted: the state changed under us between the dry run and
+    the block (another node got there first). Its reason is in the receipt where the chain
+    records one (anvil, our embedded chain), else only the fact."""
+    if receipt["status"] == 1:
+        return
+    raise ContractRevert(_decode_revert_reason(receipt.get("revertReason")))
+
+
+ERROR_STRING_SELECTOR = "0x08c379a0"
+
+
+def _decode_revert_reason(raw: object) -> str:
+    """Receipts carry the reason as Error(string) ABI data (Besu's convention) or as text."""
+    if not raw:
+        return "reverted after the dry run passed"
+    text = str(raw)
+    if text.startswith(ERROR_STRING_SELECTOR):
+        try:
+            (reason,) = abi_decode(["string"], bytes.fromhex(text[len(ERROR_STRING_SELECTOR) :]))
+            return str(reason)
+        except (ValueError, TypeError, DecodingError):
+            return text
+    return text.removeprefix("execution reverted: ")
+
+
 def _sign_and_wait(
     w3: Web3, account: LocalAccount, tx: dict[str, Any], timeout_s: float
 ) -> dict[str, Any]:
@@ -319,7 +350,5 @@ def _sign_and_wait(
         "eth_getTransactionReceipt",
         lambda: w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.02),
     )
-    if receipt["status"] != 1:
-        raise ContractRevert(f"transaction {tx_hash.hex()} reverted")
     log.debug("tx %s mined in %.1f ms", tx_hash.hex(), (time.monotonic() - started) * 1000)
     return dict(receipt)

@@ -1,0 +1,575 @@
+"""The SwarmLearning contract's sync-step rules, on the real embedded chain over JSON-RPC.
+
+One chain server for the module; a fresh contract (and fresh learner keys) per test, so that
+no test sees another's state. Everything goes through `SwarmContract`, the client the nodes use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from sentinel.chain.embedded import EmbeddedChain
+from sentinel.chain.rpc_server import create_rpc_app
+from swarm_learning.file_server import BackgroundServer
+from swarm_network.chain import client as client_module
+from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.errors import ContractRevert
+
+N_LEARNERS = 4
+LEARNER_FUNDS = 10**18
+ZERO = "0" * 64
+
+
+def h(label: str) -> str:
+    """A sha256 hex digest standing in for a weight file's or merged model's hash."""
+    return hashlib.sha256(label.encode()).hexdigest()
+
+
+@dataclass
+class Chain:
+    url: str
+    bank: LocalAccount  # funded at genesis; deploys every test's contract
+
+
+@dataclass
+class Swarm:
+    admin: SwarmContract  # the sentinel: deployer, admin, network node
+    learners: list[SwarmContract]
+    w3: Web3
+
+    @property
+    def address(self) -> str:
+        return self.admin.address
+
+    def configure(self, *, min_peers: int, grace_seconds: int) -> None:
+        self.learners[0].configure_training(
+            min_peers=min_peers,
+            grace_seconds=grace_seconds,
+            merge_method="fedavg",
+            merge_params="{}",
+        )
+
+    def check_in(self, i: int, step: int, base: str = ZERO, weightage: int = 10) -> None:
+        self.learners[i].check_in(
+            step=step, weight_hash=h(f"weights-{i}-{step}"), weightage=weightage, base_hash=base
+        )
+
+    def head_timestamp(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def next_block_at_least(self, timestamp: int) -> None:
+        """Make sure the next block's timestamp is >= `timestamp`.
+
+        The embedded chain stamps a block max(wall clock, parent + 1), so a burst of
+        transactions (the fixture's set-up) runs ahead of the wall clock. Sleeping is what a
+        real swarm does; when the chain is ahead of the clock, sleeping cannot help, and empty
+        value transfers (one block, at least one second each) move the chain's clock instead.
+        """
+        deadline = time.monotonic() + 30
+        while max(int(time.time()), self.head_timestamp() + 1) < timestamp:
+            assert time.monotonic() < deadline, "chain time did not advance"
+            if self.head_timestamp() >= time.time():
+                self.admin.send_value(self.admin.account.address, 0)  # chain ahead: mine a block
+            else:
+                time.sleep(max(0.05, min(1.0, timestamp - time.time())))
+
+
+def votes_for(swarm: Swarm, step: int, merged_hash: str) -> int:
+    """The contract's `votesFor` (the client has no wrapper for it)."""
+    return swarm.admin.contract.functions.votesFor(step, bytes.fromhex(merged_hash)).call()
+
+
+def refused(reason_part: str):
+    """pytest.raises for a revert whose reason contains `reason_part`."""
+    return pytest.raises(ContractRevert, match=reason_part)
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[Chain]:
+    bank = Account.create()
+    embedded = EmbeddedChain(funded_accounts={bank.address: 10**24}, chain_id=1337)
+    server = BackgroundServer(create_rpc_app(embedded), host="127.0.0.1", port=0).start()
+    try:
+        yield Chain(url=server.url, bank=bank)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def swarm(chain: Chain) -> Swarm:
+    """A fresh contract with N_LEARNERS enrolled, funded learners; training not configured."""
+    w3 = connect(chain.url)
+    admin = SwarmContract.deploy(w3=w3, account=chain.bank, sentinel_file_url="http://sentinel")
+    learners = []
+    for i in range(N_LEARNERS):
+        account = Account.create()
+        admin.send_value(account.address, LEARNER_FUNDS)
+        admin.enroll(account.address, "learner", f"http://learner-{i}")
+        learners.append(SwarmContract(w3=w3, address=admin.address, account=account))
+    return Swarm(admin=admin, learners=learners, w3=w3)
+
+
+def stranger(swarm: Swarm) -> SwarmContract:
+    """A funded account that is not enrolled."""
+    account = Account.create()
+    swarm.admin.send_value(account.address, LEARNER_FUNDS)
+    return SwarmContract(w3=swarm.w3, address=swarm.address, account=account)
+
+
+# ---------------------------------------------------------------------------------- membership
+
+
+def test_fixture_state(swarm: Swarm) -> None:
+    nodes = swarm.admin.nodes()
+    assert [n.role for n in nodes] == ["network"] + ["learner"] * N_LEARNERS
+    assert nodes[0].address == swarm.admin.account.address
+    assert [n.file_url for n in nodes[1:]] == [f"http://learner-{i}" for i in range(N_LEARNERS)]
+    assert all(n.enrolled_at_step == 0 and n.last_step is None for n in nodes)
+    summary = swarm.admin.summary()
+    assert summary.learner_count == N_LEARNERS
+    assert summary.current_step == 0
+    assert not summary.config.configured
+
+
+def test_not_enrolled_is_refused(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    outsider = stranger(swarm)
+    with refused("node is not an enrolled learner"):
+        outsider.check_in(step=0, weight_hash=h("w"), weightage=1, base_hash=ZERO)
+    with refused("node is not an enrolled learner"):
+        outsider.finish()
+    with refused("node is not enrolled"):
+        outsider.close_step(0)
+    with refused("node is not enrolled"):
+        outsider.set_file_url("http://evil")
+    # The sentinel is enrolled, but as a network node: it may not contribute weights.
+    with refused("node is not an enrolled learner"):
+        swarm.admin.check_in(step=0, weight_hash=h("w"), weightage=1, base_hash=ZERO)
+    assert swarm.admin.step(0).participants == ()
+
+
+def test_only_the_sentinel_may_enroll(swarm: Swarm) -> None:
+    newcomer = Account.create().address
+    with refused("only the sentinel may do this"):
+        swarm.learners[0].enroll(newcomer, "learner", "http://newcomer")
+    with refused("only the sentinel may do this"):
+        stranger(swarm).enroll(newcomer, "learner", "http://newcomer")
+    assert swarm.admin.node(newcomer).role == "none"
+
+    swarm.admin.enroll(newcomer, "learner", "http://newcomer")
+    assert swarm.admin.node(newcomer).role == "learner"
+    with refused("node is already enrolled"):
+        swarm.admin.enroll(newcomer, "network", "http://again")
+    assert swarm.admin.summary().learner_count == N_LEARNERS + 1
+
+
+def test_configure_once(swarm: Swarm) -> None:
+    with refused("node is not an enrolled learner"):
+        swarm.admin.configure_training(
+            min_peers=2, grace_seconds=5, merge_method="fedavg", merge_params=""
+        )
+    with refused("min_peers must be at least 1"):
+        swarm.learners[0].configure_training(
+            min_peers=0, grace_seconds=5, merge_method="fedavg", merge_params=""
+        )
+    with refused("merge method is empty"):
+        swarm.learners[0].configure_training(
+            min_peers=2, grace_seconds=5, merge_method="", merge_params=""
+        )
+    swarm.learners[0].configure_training(
+        min_peers=2, grace_seconds=5, merge_method="fedavg", merge_params='{"x": 1}'
+    )
+    with refused("training is already configured"):
+        swarm.learners[1].configure_training(
+            min_peers=3, grace_seconds=9, merge_method="median", merge_params=""
+        )
+    config = swarm.admin.training_config()
+    assert config.configured
+    assert (config.min_peers, config.grace_seconds) == (2, 5)
+    assert (config.merge_method, config.merge_params) == ("fedavg", '{"x": 1}')
+
+
+def test_check_in_before_configure_is_refused(swarm: Swarm) -> None:
+    with refused("training is not configured"):
+        swarm.check_in(0, step=0)
+    assert swarm.admin.step(0).participants == ()
+
+
+# ------------------------------------------------------------------------------ check-in rules
+
+
+def test_check_in_argument_rules(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    learner = swarm.learners[0]
+    with refused("step is not open"):
+        swarm.check_in(0, step=1)
+    with refused("weight hash is zero"):
+        learner.check_in(step=0, weight_hash=ZERO, weightage=1, base_hash=ZERO)
+    with refused("weightage must be positive"):
+        learner.check_in(step=0, weight_hash=h("w"), weightage=0, base_hash=ZERO)
+    assert swarm.admin.step(0).participants == ()
+
+
+def test_step_zero_with_a_base_is_stale(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    with refused("stale base"):
+        swarm.check_in(0, step=0, base=h("some merged model"))
+    swarm.check_in(0, step=0, base=ZERO)
+    assert swarm.admin.step(0).participants == (swarm.learners[0].account.address,)
+
+
+def test_double_check_in_is_refused(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=0)
+    swarm.check_in(0, step=0)
+    with refused("already checked in for this step"):
+        swarm.learners[0].check_in(step=0, weight_hash=h("other"), weightage=5, base_hash=ZERO)
+    (only,) = swarm.admin.contributions(0)
+    assert only.weight_hash == h("weights-0-0")
+    assert swarm.admin.step_status(0).checked_in == 1
+
+
+def test_stale_base_at_step_one_is_refused(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=0)
+    agreed, wrong = h("merged-0"), h("diverged-0")
+    for i in range(3):  # learner 3 sits step 0 out
+        swarm.check_in(i, step=0)
+    swarm.admin.close_step(0)
+    assert swarm.admin.current_step() == 1
+
+    # A non-participant of step 0 cannot start step 1 before step 0's merge is agreed.
+    with refused("stale base: previous merge is not agreed yet"):
+        swarm.check_in(3, step=1, base=agreed)
+
+    swarm.check_in(0, step=1, base=agreed)
+    swarm.check_in(1, step=1, base=agreed)  # 2 of 3 participants: agreed
+    assert swarm.admin.step(0).agreed_hash == agreed
+
+    # A participant whose merge differs from the agreed one is refused, and its report with it.
+    with refused("stale base: not the agreed model of the previous step"):
+        swarm.check_in(2, step=1, base=wrong)
+    assert votes_for(swarm, 0, wrong) == 0
+    assert votes_for(swarm, 0, agreed) == 2
+    # A non-participant with the wrong base is refused too; with the agreed one it is in.
+    with refused("stale base: not the agreed model of the previous step"):
+        swarm.check_in(3, step=1, base=wrong)
+    swarm.check_in(2, step=1, base=agreed)
+    swarm.check_in(3, step=1, base=agreed)
+    assert {c.base_hash for c in swarm.admin.contributions(1)} == {agreed}
+
+
+# ----------------------------------------------------------------------------- closing a step
+
+
+def test_below_quorum_the_step_stays_open(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=0)
+    swarm.check_in(0, step=0)
+    swarm.check_in(1, step=0)
+    status = swarm.admin.step_status(0)
+    assert (status.open_step, status.closed, status.checked_in) == (0, False, 2)
+    assert (status.quorum, status.live, status.quorum_at) == (3, N_LEARNERS, None)
+    # Even with no grace period at all, nobody can close a step below quorum.
+    with refused("quorum not reached"):
+        swarm.admin.close_step(0)
+    with refused("quorum not reached"):
+        swarm.learners[0].close_step(0)
+    assert swarm.admin.current_step() == 0
+    assert not swarm.admin.step(0).closed
+
+
+def test_quorum_then_grace_period(swarm: Swarm) -> None:
+    grace = 3
+    swarm.configure(min_peers=3, grace_seconds=grace)
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    quorum_at = swarm.admin.step_status(0).quorum_at
+    assert quorum_at is not None
+    assert swarm.admin.step(0).quorum_at == quorum_at
+    # Quorum is in but learner 3 (live) is not: the grace period runs.
+    with refused("grace period is not over"):
+        swarm.admin.close_step(0)
+    assert swarm.admin.current_step() == 0
+
+    swarm.next_block_at_least(quorum_at + grace)
+    swarm.learners[3].close_step(0)  # anyone enrolled may close it, even a non-participant
+    step = swarm.admin.step(0)
+    assert step.closed
+    assert step.closed_at is not None and step.closed_at >= quorum_at + grace
+    assert len(step.participants) == 3
+    assert swarm.admin.current_step() == 1
+    with refused("step is not open"):
+        swarm.admin.close_step(0)
+
+
+def test_last_live_check_in_closes_the_step(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=3600)
+    for i in range(N_LEARNERS - 1):
+        swarm.check_in(i, step=0)
+    status = swarm.admin.step_status(0)
+    assert status.quorum_at is not None and not status.closed  # quorum, waiting on grace
+
+    swarm.check_in(N_LEARNERS - 1, step=0)  # the last live learner: no closeStep needed
+    step = swarm.admin.step(0)
+    assert step.closed
+    assert swarm.admin.current_step() == 1
+    assert len(step.participants) == N_LEARNERS
+    # It closed in that very transaction.
+    events = swarm.admin.contract.events
+    (closed,) = events.StepClosed().get_logs(from_block=0)
+    last_check_in = [
+        e
+        for e in events.CheckedIn().get_logs(from_block=0)
+        if e["args"]["node"] == swarm.learners[-1].account.address
+    ]
+    assert [e["transactionHash"] for e in last_check_in] == [closed["transactionHash"]]
+
+
+def test_merge_agreed_by_majority(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=0)
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    swarm.admin.close_step(0)
+    good, bad = h("merged-0"), h("merged-0-differently")
+    a, b, c = swarm.learners[:3]
+
+    with refused("step is not closed"):
+        a.report_merge(1, good)
+    swarm.check_in(0, step=1, base=good)  # the check-in doubles as the report
+    c.report_merge(0, bad)
+    assert swarm.admin.step(0).agreed_hash is None  # 1 vote each of 3: no majority yet
+    with refused("merge already reported"):
+        c.report_merge(0, good)
+    with refused("node did not take part in this step"):
+        swarm.learners[3].report_merge(0, good)
+    b.report_merge(0, good)
+
+    assert swarm.admin.step(0).agreed_hash == good
+    assert swarm.admin.step_status(0).agreed_hash == good
+    merged = {x.address: x.merged_hash for x in swarm.admin.contributions(0)}
+    assert merged == {
+        a.account.address: good,
+        b.account.address: good,
+        c.account.address: bad,
+    }
+    assert votes_for(swarm, 0, good) == 2
+    assert votes_for(swarm, 0, bad) == 1
+    (agreed_event,) = swarm.admin.contract.events.MergeAgreed().get_logs(from_block=0)
+    assert agreed_event["args"]["mergedHash"].hex() == good
+    assert agreed_event["args"]["votes"] == 2
+    # The dissenter must start step 1 from the agreed model.
+    with refused("stale base"):
+        swarm.check_in(2, step=1, base=bad)
+    swarm.check_in(2, step=1, base=good)
+
+
+def test_an_early_dissenting_check_in_stays_on_record_with_its_stale_base(swarm: Swarm) -> None:
+    """Before a majority exists, a participant's check-in is its vote; if another hash wins,
+    its contribution keeps the stale base on record, and the learners leave it out of the
+    merge (a rule on chain data only, so all of them leave out the same one)."""
+    swarm.configure(min_peers=3, grace_seconds=0)
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    swarm.admin.close_step(0)
+    good, bad = h("merged-0"), h("merged-0-differently")
+    # The dissenter happens to check in first, before any majority exists.
+    swarm.check_in(2, step=1, base=bad)
+    swarm.check_in(0, step=1, base=good)
+    swarm.check_in(1, step=1, base=good)
+    swarm.admin.close_step(1)
+    step0, step1 = swarm.admin.step(0), swarm.admin.step(1)
+    assert step0.agreed_hash == good and step1.closed
+    bases = {c.address: c.base_hash for c in swarm.admin.contributions(1)}
+    assert bases[swarm.learners[2].account.address] == bad
+    assert sorted(bases.values()) == sorted([good, good, bad])
+
+
+def test_finish_lowers_the_effective_quorum(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=3600)
+    assert swarm.admin.effective_quorum() == 3
+    swarm.check_in(0, step=0)
+    swarm.check_in(1, step=0)
+    assert not swarm.admin.step(0).closed
+
+    swarm.learners[2].finish()
+    assert swarm.admin.effective_quorum() == 3  # 3 learners still active
+    with refused("node has already finished"):
+        swarm.learners[2].finish()
+    with refused("node has finished training"):
+        swarm.check_in(2, step=0)
+    assert swarm.admin.node(swarm.learners[2].account.address).finished
+
+    swarm.learners[3].finish()
+    summary = swarm.admin.summary()
+    assert (summary.effective_quorum, summary.finished_count, summary.live_learners) == (2, 2, 2)
+    # The two that are left are all there is: the step closes without waiting for grace.
+    swarm.admin.close_step(0)
+    assert swarm.admin.current_step() == 1
+    assert len(swarm.admin.step(0).participants) == 2
+
+
+def test_min_peers_above_the_enrolled_learners_waits_for_more(swarm: Swarm) -> None:
+    # Learners that have not enrolled yet do not lower the quorum: everybody waits for them.
+    swarm.configure(min_peers=N_LEARNERS + 1, grace_seconds=0)
+    assert swarm.admin.effective_quorum() == N_LEARNERS + 1
+    for i in range(N_LEARNERS):
+        swarm.check_in(i, step=0)
+    assert not swarm.admin.step(0).closed
+    with refused("quorum not reached"):
+        swarm.admin.close_step(0)
+
+    latecomer = Account.create()
+    swarm.admin.send_value(latecomer.address, LEARNER_FUNDS)
+    swarm.admin.enroll(latecomer.address, "learner", "http://latecomer")
+    late = SwarmContract(w3=swarm.w3, address=swarm.address, account=latecomer)
+    late.check_in(step=0, weight_hash=h("late"), weightage=1, base_hash=ZERO)
+    assert swarm.admin.step(0).closed  # quorum and every live learner in
+    assert len(swarm.admin.step(0).participants) == N_LEARNERS + 1
+
+
+def test_missing_a_whole_step_leaves_the_live_set(swarm: Swarm) -> None:
+    swarm.configure(min_peers=3, grace_seconds=0)
+    merged0, merged1 = h("merged-0"), h("merged-1")
+    absent = swarm.learners[3].account.address
+    assert swarm.admin.live_learners(0) == N_LEARNERS
+
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    swarm.admin.close_step(0)
+    # Learner 3 enrolled while step 0 was open: still expected at step 1.
+    assert swarm.admin.live_learners(1) == N_LEARNERS
+    for i in range(3):
+        swarm.check_in(i, step=1, base=merged0)
+    assert not swarm.admin.step(1).closed  # 3 of 4 live in: grace (0 s) must be claimed
+    swarm.admin.close_step(1)
+
+    # Learner 3 missed step 1 entirely: no longer waited for.
+    assert swarm.admin.live_learners(2) == 3
+    assert swarm.admin.node(absent).last_step is None
+    for i in range(3):
+        swarm.check_in(i, step=2, base=merged1)
+    assert swarm.admin.step(2).closed  # all live learners in: closed by the last check-in
+    assert swarm.admin.current_step() == 3
+
+    # Catching up: once step 2's merge is agreed it checks in from it, and is live again.
+    swarm.learners[0].report_merge(2, h("merged-2"))
+    swarm.learners[1].report_merge(2, h("merged-2"))
+    swarm.check_in(3, step=3, base=h("merged-2"))
+    assert swarm.admin.node(absent).last_step == 3
+    assert swarm.admin.live_learners(4) == 1  # only it has checked in for step 3 so far
+
+
+def test_catching_up_learner_does_not_close_the_step_for_a_live_one(swarm: Swarm) -> None:
+    grace = 2
+    swarm.configure(min_peers=2, grace_seconds=grace)
+    for step in (0, 1):  # learner 3 sits steps 0 and 1 out; each closes after the grace period
+        for i in range(3):
+            swarm.check_in(i, step=step, base=ZERO if step == 0 else h("merged-0"))
+        swarm.next_block_at_least(swarm.admin.step(step).quorum_at + grace)
+        swarm.admin.close_step(step)
+    assert swarm.admin.live_learners(2) == 3  # learners 0, 1, 2
+
+    swarm.check_in(0, step=2, base=h("merged-1"))
+    swarm.check_in(1, step=2, base=h("merged-1"))  # quorum; step 1's merge agreed
+    swarm.check_in(3, step=2, base=h("merged-1"))  # catching up: not one of the live three
+    # Learner 2 is live and has not checked in; the grace period has only just begun.
+    assert not swarm.admin.step(2).closed
+    assert swarm.admin.live_learners(2) == 4  # the newcomer is expected again
+    swarm.check_in(2, step=2, base=h("merged-1"))
+    assert swarm.admin.step(2).closed  # now every live learner is in
+
+
+def test_a_participant_that_finishes_does_not_cut_the_grace_period(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=3600)
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    swarm.learners[0].finish()  # it had checked in for step 0, then stops
+    assert swarm.admin.live_learners(0) == 3  # learners 1, 2, 3
+    # Learner 3 is live, has not checked in, and the hour of grace has just begun.
+    with refused("grace period is not over"):
+        swarm.admin.close_step(0)
+
+
+def test_losing_a_close_step_race_leaves_the_client_usable(
+    swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    swarm.check_in(0, step=0)
+    swarm.check_in(1, step=0)
+    winner, loser = swarm.learners[0], swarm.learners[1]
+    send = client_module._sign_and_wait
+    raced = []
+
+    def winner_closes_first(w3, account, tx, timeout_s):
+        # The loser has estimated its closeStep (the step was open); the winner's lands first.
+        if account.address == loser.account.address and not raced:
+            raced.append(True)
+            winner.close_step(0)
+        return send(w3, account, tx, timeout_s)
+
+    monkeypatch.setattr(client_module, "_sign_and_wait", winner_closes_first)
+    with pytest.raises(ContractRevert):
+        loser.close_step(0)  # mined, and reverted: the step was closed in between
+    assert raced and swarm.admin.current_step() == 1
+    loser.set_file_url("http://learner-1-moved")  # its next transaction must go through
+    assert swarm.admin.node(loser.account.address).file_url == "http://learner-1-moved"
+
+
+# --------------------------------------------------------------------------------------- events
+
+
+def test_events(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    merged = h("merged-0")
+    for i in range(N_LEARNERS):
+        swarm.check_in(i, step=0, weightage=10 + i)
+    for i in range(3):
+        swarm.check_in(i, step=1, base=merged)  # 3 of 4 reports: a strict majority
+
+    events = swarm.admin.contract.events
+    checked_in = events.CheckedIn().get_logs(from_block=0)
+    assert [(e["args"]["step"], e["args"]["node"]) for e in checked_in] == [
+        (0, swarm.learners[i].account.address) for i in range(N_LEARNERS)
+    ] + [(1, swarm.learners[i].account.address) for i in range(3)]
+    first = checked_in[0]["args"]
+    assert first["weightHash"].hex() == h("weights-0-0")
+    assert first["baseHash"] == bytes(32)
+    assert [e["args"]["weightage"] for e in checked_in[:N_LEARNERS]] == [10, 11, 12, 13]
+    assert all(e["address"] == swarm.address for e in checked_in)
+
+    (closed,) = events.StepClosed().get_logs(from_block=0)
+    assert (closed["args"]["step"], closed["args"]["participants"]) == (0, N_LEARNERS)
+    assert closed["args"]["at"] == swarm.admin.step(0).closed_at
+
+    (agreed,) = events.MergeAgreed().get_logs(from_block=0)
+    assert agreed["args"]["step"] == 0
+    assert agreed["args"]["mergedHash"].hex() == merged
+    assert agreed["args"]["votes"] == 3
+    assert agreed["transactionHash"] == checked_in[-1]["transactionHash"]
+
+    # Raw eth_getLogs with a topic filter on the indexed step: only step 1's check-ins.
+    topic0 = Web3.keccak(text="CheckedIn(uint64,address,bytes32,bytes32,uint64)")
+    raw = swarm.w3.eth.get_logs(
+        {
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "address": swarm.address,
+            "topics": [topic0, "0x" + (1).to_bytes(32, "big").hex()],
+        }
+    )
+    assert len(raw) == 3
+    assert {bytes(log["topics"][2])[-20:] for log in raw} == {
+        bytes.fromhex(swarm.learners[i].account.address[2:]) for i in range(3)
+    }
+    # Another contract on the same chain does not leak into this one's logs.
+    assert swarm.w3.eth.get_logs({"fromBlock": 0, "address": swarm.address, "topics": [topic0]})
+    other = SwarmContract.deploy(
+        w3=swarm.w3, account=swarm.admin.account, sentinel_file_url="http://other"
+    )
+    assert other.contract.events.CheckedIn().get_logs(from_block=0) == []
