@@ -24,7 +24,7 @@ LEARNER_TIMEOUT_S = 600.0
 ACCURACY_TOLERANCE = 0.02
 
 
-def _prepare_data(swarm: LocalSwarm, names: list[str], seed: int) -> tuple:
+def prepare_learner_data(swarm: LocalSwarm, names: list[str], seed: int) -> tuple:
     from swarm_learning.demo.data import (
         load_split,
         non_iid_partitions,
@@ -128,7 +128,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print(f"swarm demo: {args.learners} learners on digits, work dir {work_dir}")
     try:
-        X_train, y_train, X_test, y_test = _prepare_data(swarm, names, args.seed)
+        X_train, y_train, X_test, y_test = prepare_learner_data(swarm, names, args.seed)
         part_size = len(X_train) // args.learners
         print("starting the sentinel (chain + contracts) ...", flush=True)
         swarm.start_sentinel()
