@@ -1,0 +1,34 @@
+# Two commands for a newcomer: `make demo` (set up, then run the demo swarm) and `make test`
+# (set up, then run the test suite). Setup is idempotent and only redone when its inputs change.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP) contracts/node_modules/.package-lock.json
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# solc-js, pinned by contracts/package-lock.json: only needed to recompile the contracts.
+contracts/node_modules/.package-lock.json: contracts/package.json contracts/package-lock.json
+	npm ci --prefix contracts --no-audit --no-fund
+
+demo: setup
+	$(BIN)/swarm demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) contracts/node_modules swarm-data
