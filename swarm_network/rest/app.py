@@ -17,6 +17,7 @@ from aiohttp import web
 
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain.client import SwarmContract
+from swarm_network.json_body import parse_json_body
 from swarm_network.rest import views
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
@@ -132,7 +133,10 @@ async def list_steps(request: web.Request) -> web.Response:
 
 async def join(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    body = await request.json()
+    try:
+        body = parse_json_body(await request.read())
+    except ValueError:
+        return json_error(400, "request body is not valid JSON (or nested too deep)")
     if ctx.admission is None:
         return await _forward_join(request, body)
     join_request = JoinRequest.from_json(body)
