@@ -99,9 +99,11 @@ class SyncProtocol:
         step = self.next_step
         checked_in = time.monotonic()
         self._wait_closed(step)
+        contributions = self._eligible(step, self.contract.contributions(step))
+        for c in contributions:
+            self._file_url(c.address)  # chain reads, once per peer: not transfer time
         closed = time.monotonic()
 
-        contributions = self._eligible(step, self.contract.contributions(step))
         files, rejected = self._fetch(contributions, own_hash=weight_hash)
         fetched = time.monotonic()
         merged, used, bad = self._merge(contributions, files, own=(weight_hash, arrays))

@@ -159,6 +159,9 @@ def run_demo(args: argparse.Namespace) -> int:
             print("swarm demo: FAILED (a learner wrote no result)", file=sys.stderr)
             return 1
         print("training one central model on all the data for comparison ...", flush=True)
+        import torch
+
+        torch.set_num_threads(1)  # small model: more threads only add contention
         central = central_accuracy(
             X_train, y_train, X_test, y_test, epochs=epochs, seed=args.seed, device=args.device
         )
