@@ -4,6 +4,7 @@ programs written for it run with few changes."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -95,9 +96,9 @@ class LearnerSettings:
         for name in ("sync_frequency", "min_peers", "node_weightage", "grace_seconds", "file_port"):
             setattr(self, name, _as_int(name, getattr(self, name)))
         for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s", "final_timeout_s"):
-            setattr(self, name, float(getattr(self, name)))
+            setattr(self, name, _as_seconds(name, getattr(self, name)))
         if self.quorum_timeout_s is not None:
-            self.quorum_timeout_s = float(self.quorum_timeout_s)
+            self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)
         if self.sync_frequency < 1:
             raise ConfigError("sync_frequency must be at least 1")
         if self.min_peers < 1:
@@ -119,7 +120,19 @@ class LearnerSettings:
 
 
 def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
     try:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _as_seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{name} must be a finite, non-negative number of seconds")
+    return seconds

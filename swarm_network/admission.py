@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_utils import ValidationError
 
 from swarm_network.chain.client import SwarmContract
 from swarm_network.errors import AdmissionError, InvalidRequest
@@ -53,7 +55,7 @@ class JoinRequest:
             if not isinstance(value, str) or not value:
                 raise InvalidRequest(f"join request needs a non-empty string field {name!r}")
             fields[name] = value
-        if not ADDRESS_RE.match(fields["address"]):
+        if not ADDRESS_RE.fullmatch(fields["address"]):
             raise InvalidRequest("address must be 0x followed by 40 hex digits")
         if fields["role"] not in JOIN_ROLES:
             raise InvalidRequest(f"role must be one of {', '.join(JOIN_ROLES)}")
@@ -84,7 +86,7 @@ class Admission:
                 encode_defunct(text=join_message(request.address, request.role, request.file_url)),
                 signature=request.signature,
             )
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ValidationError, BadSignature) as exc:
             raise InvalidRequest("join signature is malformed") from exc
         if signer.lower() != request.address.lower():
             raise AdmissionError("join signature was not made by the key of that address")

@@ -124,7 +124,9 @@ def run_demo(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
     names = [f"learner{i + 1}" for i in range(args.learners)]
     swarm = LocalSwarm(work_dir=work_dir)
+    # Both, explicitly: a process started in the background may inherit SIGINT as ignored.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     started = time.monotonic()
     print(f"swarm demo: {args.learners} learners on digits, work dir {work_dir}")
     try:

@@ -41,6 +41,13 @@ def _run_sentinel(args: argparse.Namespace) -> int:
     )
 
     def announce(info: dict) -> None:
+        # The token is a secret: shown on a terminal, but never written into a redirected
+        # output (a service manager's log file); it is in the data dir for whoever may read it.
+        if sys.stdout.isatty() or args.join_token:
+            token = info["join_token"] if sys.stdout.isatty() else "<as given by --join-token>"
+        else:
+            token = "$(cat " + str(args.data_dir / "join-token") + ")"
+        info = {**info, "join_token": token}
         print(
             "\nSentinel is up.\n"
             f"  chain JSON-RPC : {info['rpc_url']}\n"

@@ -133,12 +133,13 @@ async def list_steps(request: web.Request) -> web.Response:
 
 async def join(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
+    raw = await request.read()
     try:
-        body = parse_json_body(await request.read())
+        body = parse_json_body(raw)
     except ValueError:
         return json_error(400, "request body is not valid JSON (or nested too deep)")
     if ctx.admission is None:
-        return await _forward_join(request, body)
+        return await _forward_join(request, raw)
     join_request = JoinRequest.from_json(body)
     result = await asyncio.to_thread(ctx.admission.admit, join_request)
     return web.json_response(
@@ -146,13 +147,18 @@ async def join(request: web.Request) -> web.Response:
     )
 
 
-async def _forward_join(request: web.Request, body: Any) -> web.Response:
-    """An SN node passes join requests on to the sentinel, the only node that may enrol."""
+async def _forward_join(request: web.Request, raw: bytes) -> web.Response:
+    """An SN node passes join requests on to the sentinel, the only node that may enrol,
+    byte for byte, so the sentinel judges exactly what the node sent."""
     ctx = request.app[CONTEXT]
     if ctx.sentinel_url is None:
         return json_error(503, "this node does not know its sentinel")
     try:
-        async with request.app[HTTP].post(f"{ctx.sentinel_url}/v1/join", json=body) as resp:
+        async with request.app[HTTP].post(
+            f"{ctx.sentinel_url}/v1/join",
+            data=raw,
+            headers={"Content-Type": "application/json"},
+        ) as resp:
             payload = await resp.json(content_type=None)
             return web.json_response(payload, status=resp.status)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

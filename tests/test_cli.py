@@ -1,0 +1,202 @@
+"""The `swarm` command line, run as a real subprocess against a real sentinel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from swarm_network.cli.local_swarm import LocalSwarm, free_port
+
+CLI_TIMEOUT = 60
+TRAINING_TIMEOUT = 120
+
+TINY_PROGRAM = """\
+import torch
+
+from swarm_learning import SwarmCallback
+
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+callback = SwarmCallback(model=model, sync_frequency=2, min_peers=1)
+callback.on_train_begin()
+print("TRAINING STARTED")
+"""
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
+    swarm = LocalSwarm(work_dir=tmp_path_factory.mktemp("cli-swarm"))
+    try:
+        swarm.start_sentinel()
+        yield swarm
+    finally:
+        swarm.stop()
+
+
+@pytest.fixture(scope="module")
+def sentinel_address(swarm: LocalSwarm) -> str:
+    return requests.get(f"{swarm.sentinel_rest}/v1/health", timeout=10).json()["address"]
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any swarm setting that could leak into the CLI."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SWARM_")}
+
+
+def swarm_cli(
+    *args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swarm_network.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_status_prints_the_nodes_table(swarm: LocalSwarm, sentinel_address: str) -> None:
+    assert swarm.sentinel_rest is not None
+    result = swarm_cli("status", "--sn", swarm.sentinel_rest)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("address"))
+    assert header.split()[:3] == ["address", "role", "status"]
+    assert lines[lines.index(header) + 1].startswith("-------")
+    row = next(line for line in lines if sentinel_address in line)
+    assert row.split()[:3] == [sentinel_address, "network", "online"]
+    assert row.index("network") == header.index("role")
+    assert row.index("online") == header.index("status")
+    assert "training: not_started" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_status_accepts_a_trailing_slash(swarm: LocalSwarm, sentinel_address: str) -> None:
+    result = swarm_cli("status", "--sn", f"{swarm.sentinel_rest}/", "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert sentinel_address in result.stdout
+
+
+def test_status_json_is_parseable(swarm: LocalSwarm, sentinel_address: str) -> None:
+    assert swarm.sentinel_rest is not None
+    result = swarm_cli("status", "--sn", swarm.sentinel_rest, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"training", "nodes", "steps"}
+    assert doc["training"]["state"] == "not_started"
+    nodes = {n["address"]: n for n in doc["nodes"]["nodes"]}
+    assert nodes[sentinel_address]["role"] == "network"
+    assert [s["step"] for s in doc["steps"]["steps"]] == [0]
+
+
+def test_status_against_nothing_fails_clearly() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = swarm_cli("status", "--sn", url, timeout=30)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "swarm status: error:" in result.stderr
+    assert "cannot reach" in result.stderr
+    assert url in result.stderr
+
+
+def test_status_against_a_server_that_is_not_a_swarm_node_fails_clearly(
+    swarm: LocalSwarm,
+) -> None:
+    assert swarm.sentinel_rpc is not None
+    result = swarm_cli("status", "--sn", swarm.sentinel_rpc, timeout=30)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "swarm status: error:" in result.stderr
+
+
+def test_sl_with_a_missing_program_fails_clearly(swarm: LocalSwarm, tmp_path: Path) -> None:
+    assert swarm.sentinel_rest is not None
+    result = swarm_cli(
+        "sl",
+        "--sn",
+        swarm.sentinel_rest,
+        "--program",
+        "missing.py",
+        "--join-token",
+        "x",
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "missing.py" in result.stderr
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_sl_without_a_join_token_fails_clearly(swarm: LocalSwarm, tmp_path: Path) -> None:
+    assert swarm.sentinel_rest is not None
+    program = tmp_path / "train.py"
+    program.write_text("raise SystemExit('the program must not start')\n")
+    result = swarm_cli("sl", "--sn", swarm.sentinel_rest, "--program", str(program), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "--join-token" in result.stderr
+    assert "must not start" not in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_sl_with_a_wrong_join_token_is_refused(
+    swarm: LocalSwarm, tmp_path: Path, sentinel_address: str
+) -> None:
+    assert swarm.sentinel_rest is not None
+    program = tmp_path / "train.py"
+    program.write_text(TINY_PROGRAM)
+    result = swarm_cli(
+        "sl",
+        "--sn",
+        swarm.sentinel_rest,
+        "--program",
+        str(program),
+        "--join-token",
+        "definitely-not-the-token",
+        "--node-dir",
+        str(tmp_path / "node"),
+        "--file-port",
+        "0",
+        timeout=TRAINING_TIMEOUT,
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "wrong join token" in output, output
+    assert "TRAINING STARTED" not in output
+    # nothing was enrolled: still only the sentinel
+    nodes = requests.get(f"{swarm.sentinel_rest}/v1/nodes", timeout=10).json()["nodes"]
+    assert [n["address"] for n in nodes] == [sentinel_address]
+    # the learner's log in its model dir tells the same story
+    sw_log = tmp_path / "node" / "model" / "train_sw.log"
+    if sw_log.exists():
+        assert "definitely-not-the-token" not in sw_log.read_text(errors="replace")
+
+
+def test_sentinel_help_lists_the_port_flags() -> None:
+    result = swarm_cli("sentinel", "--help", timeout=30)
+    assert result.returncode == 0, result.stderr
+    for flag in ("--rpc-port", "--rest-port", "--file-port", "--join-token", "--host"):
+        assert flag in result.stdout, flag
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = swarm_cli("--help", timeout=30)
+    assert result.returncode == 0, result.stderr
+    for command in ("sentinel", "sn", "sl", "status", "demo"):
+        assert command in result.stdout, command
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = swarm_cli("fly", timeout=30)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
