@@ -366,17 +366,19 @@ class SyncProtocol:
         streaming = self.merge_method == "mean"
         accumulator = MeanAccumulator(self.schema.num_elements) if streaming else None
         for c in contributions:
-            if c.weight_hash == own_hash:
-                arrays = own_arrays
-            elif c.weight_hash in files:
-                try:
+            if c.weight_hash != own_hash and c.weight_hash not in files:
+                continue  # not delivered: already in `rejected`
+            try:
+                # Our own contribution passes the same checks as everybody else's: a node whose
+                # model went NaN must leave itself out exactly as its peers leave it out.
+                if c.weight_hash == own_hash:
+                    arrays = own_arrays
+                else:
                     arrays = decode_weights(files[c.weight_hash].read_bytes())
-                    validate(arrays, self.schema)
-                except InvalidWeights as exc:
-                    log.warning("contribution of %s rejected: %s", c.address, exc)
-                    bad.append((c.address, str(exc)))
-                    continue
-            else:
+                validate(arrays, self.schema)
+            except InvalidWeights as exc:
+                log.warning("contribution of %s rejected: %s", c.address, exc)
+                bad.append((c.address, str(exc)))
                 continue
             vector = flatten(arrays, self.schema)
             if accumulator is not None:
@@ -385,6 +387,8 @@ class SyncProtocol:
                 rows.append(vector)
                 weights.append(float(c.weightage))
             used.append(c.address)
+        if not used:
+            raise SwarmError("no valid contribution to merge (every file was refused)")
         if accumulator is not None:
             merged = accumulator.result()
         else:
