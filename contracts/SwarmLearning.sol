@@ -18,6 +18,14 @@ pragma solidity ^0.8.24;
 ///    then its own vote, recorded as it is. If another hash wins, that contribution stays on
 ///    record with its stale base, and every node leaves it out of the merge of step k (the rule
 ///    reads only chain data, so all nodes leave out the same ones).
+///  - A participant whose merge reports cannot come (it died) does not block the swarm: once a
+///    step has been closed for `graceSeconds`, its merge can be settled by a strict majority of
+///    the participants that did report (`settleMerge`, also done by `closeStep` of the next step).
+///  - Late work is not thrown away: a learner may check in with a base that is the agreed model
+///    of an older step, at most `maxStaleness` steps behind. Its contribution records that
+///    staleness s, and every node merges it with weight `weightage / (1 + s)`.
+///  - With each merge report a learner also records which participants it left out (a bit per
+///    participant, in the order of `getContributions`), so refusals are visible on chain.
 contract SwarmLearning {
     uint8 public constant ROLE_NONE = 0;
     uint8 public constant ROLE_NETWORK = 1;
@@ -28,6 +36,7 @@ contract SwarmLearning {
         bool finished;
         uint64 enrolledAtStep;
         uint64 lastStep; // 1 + the last step checked in for; 0 = never
+        uint64 rejoinedAtStep; // 1 + the step of its last check-in after missing steps; 0 = never
         string fileUrl;
     }
 
@@ -36,6 +45,8 @@ contract SwarmLearning {
         bytes32 baseHash;
         bytes32 mergedHash; // zero until reported
         uint64 weightage;
+        uint32 staleness; // steps between the base and the previous step's agreed model
+        uint256 rejectedMask; // participants of this step the reporter left out of its merge
     }
 
     struct Step {
@@ -45,6 +56,8 @@ contract SwarmLearning {
         uint64 closedAt;
         bytes32 agreedHash;
         address[] participants;
+        bytes32[] reportedHashes; // distinct merge hashes reported, for settling
+        uint32 reports;
     }
 
     address public admin; // not immutable: runtime code then equals the artifact, which nodes verify
@@ -52,6 +65,7 @@ contract SwarmLearning {
     bool public configured;
     uint32 public minPeers;
     uint32 public graceSeconds;
+    uint32 public maxStaleness;
     string public mergeMethod;
     string public mergeParams;
 
@@ -67,13 +81,21 @@ contract SwarmLearning {
 
     event NodeEnrolled(address indexed node, uint8 role, string fileUrl, uint64 atStep);
     event FileUrlChanged(address indexed node, string fileUrl);
-    event TrainingConfigured(uint32 minPeers, uint32 graceSeconds, string mergeMethod, string mergeParams);
-    event CheckedIn(
-        uint64 indexed step, address indexed node, bytes32 weightHash, bytes32 baseHash, uint64 weightage
+    event TrainingConfigured(
+        uint32 minPeers, uint32 graceSeconds, uint32 maxStaleness, string mergeMethod, string mergeParams
     );
+    event CheckedIn(
+        uint64 indexed step,
+        address indexed node,
+        bytes32 weightHash,
+        bytes32 baseHash,
+        uint64 weightage,
+        uint32 staleness
+    );
+    event NodeRejoined(address indexed node, uint64 step);
     event QuorumReached(uint64 indexed step, uint64 at);
     event StepClosed(uint64 indexed step, uint32 participants, uint64 at);
-    event MergeReported(uint64 indexed step, address indexed node, bytes32 mergedHash);
+    event MergeReported(uint64 indexed step, address indexed node, bytes32 mergedHash, uint256 rejectedMask);
     event MergeAgreed(uint64 indexed step, bytes32 mergedHash, uint32 votes);
     event NodeFinished(address indexed node, uint64 lastStep);
 
@@ -130,6 +152,7 @@ contract SwarmLearning {
     function configureTraining(
         uint32 minPeers_,
         uint32 graceSeconds_,
+        uint32 maxStaleness_,
         string calldata mergeMethod_,
         string calldata mergeParams_
     ) external onlyLearner {
@@ -139,12 +162,15 @@ contract SwarmLearning {
         configured = true;
         minPeers = minPeers_;
         graceSeconds = graceSeconds_;
+        maxStaleness = maxStaleness_;
         mergeMethod = mergeMethod_;
         mergeParams = mergeParams_;
-        emit TrainingConfigured(minPeers_, graceSeconds_, mergeMethod_, mergeParams_);
+        emit TrainingConfigured(minPeers_, graceSeconds_, maxStaleness_, mergeMethod_, mergeParams_);
     }
 
-    function checkIn(uint64 step, bytes32 weightHash, uint64 weightage, bytes32 baseHash)
+    /// @param rejectedMask for a participant of the previous step: which of that step's
+    /// participants it left out of its merge (this check-in is also its merge report).
+    function checkIn(uint64 step, bytes32 weightHash, uint64 weightage, bytes32 baseHash, uint256 rejectedMask)
         external
         onlyLearner
     {
@@ -156,27 +182,29 @@ contract SwarmLearning {
         require(weightage > 0, "weightage must be positive");
         require(contributions[step][msg.sender].weightHash == bytes32(0), "already checked in for this step");
 
+        uint32 staleness = 0;
         if (step == 0) {
             require(baseHash == bytes32(0), "stale base: step 0 starts from no merged model");
         } else {
-            uint64 prev = step - 1;
-            Contribution storage prevC = contributions[prev][msg.sender];
-            if (prevC.weightHash != bytes32(0) && prevC.mergedHash == bytes32(0)) {
-                _report(prev, baseHash);
-            }
-            bytes32 agreed = steps[prev].agreedHash;
-            if (prevC.weightHash == bytes32(0)) {
-                require(agreed != bytes32(0), "stale base: previous merge is not agreed yet");
-            }
-            require(agreed == bytes32(0) || agreed == baseHash, "stale base: not the agreed model of the previous step");
+            staleness = _checkBase(step - 1, baseHash, rejectedMask);
+        }
+        if (n.lastStep != 0 && n.lastStep < step) {
+            n.rejoinedAtStep = step + 1; // it missed at least the previous step
+            emit NodeRejoined(msg.sender, step);
         }
 
         Step storage s = steps[step];
-        contributions[step][msg.sender] =
-            Contribution({weightHash: weightHash, baseHash: baseHash, mergedHash: bytes32(0), weightage: weightage});
+        contributions[step][msg.sender] = Contribution({
+            weightHash: weightHash,
+            baseHash: baseHash,
+            mergedHash: bytes32(0),
+            weightage: weightage,
+            staleness: staleness,
+            rejectedMask: 0
+        });
         s.participants.push(msg.sender);
         n.lastStep = step + 1;
-        emit CheckedIn(step, msg.sender, weightHash, baseHash, weightage);
+        emit CheckedIn(step, msg.sender, weightHash, baseHash, weightage, staleness);
 
         if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum()) {
             s.quorumAt = uint64(block.timestamp);
@@ -185,6 +213,29 @@ contract SwarmLearning {
         if (s.quorumAt != 0 && _allLiveIn(step) && _previousAgreed(step)) {
             _close(step);
         }
+    }
+
+    /// @dev The base of a check-in for step prev+1: the agreed merge of `prev` (staleness 0),
+    /// the sender's own not-yet-settled vote on it, or the agreed merge of an older step at most
+    /// `maxStaleness` behind (late work). Returns the staleness.
+    function _checkBase(uint64 prev, bytes32 baseHash, uint256 rejectedMask) private returns (uint32) {
+        Contribution storage prevC = contributions[prev][msg.sender];
+        bool tookPart = prevC.weightHash != bytes32(0);
+        if (tookPart && prevC.mergedHash == bytes32(0)) {
+            _report(prev, baseHash, rejectedMask);
+        }
+        bytes32 agreed = steps[prev].agreedHash;
+        if (agreed == baseHash || (agreed == bytes32(0) && tookPart)) {
+            return 0;
+        }
+        require(baseHash != bytes32(0), "stale base: catch up from the agreed model first");
+        for (uint64 s = 1; s <= maxStaleness && s <= prev; s++) {
+            if (steps[prev - s].agreedHash == baseHash) {
+                return uint32(s);
+            }
+        }
+        require(agreed != bytes32(0), "stale base: previous merge is not agreed yet");
+        revert("stale base: not the agreed model of the previous step");
     }
 
     /// @notice Closes the open step once its quorum is in and the grace period is over (or every
@@ -197,6 +248,9 @@ contract SwarmLearning {
             emit QuorumReached(step, s.quorumAt);
         }
         require(s.quorumAt != 0, "quorum not reached");
+        if (step > 0 && !_previousAgreed(step)) {
+            _settle(step - 1); // participants that died must not block the swarm
+        }
         require(_previousAgreed(step), "merge of the previous step is not agreed yet");
         require(
             _allLiveIn(step) || block.timestamp >= uint256(s.quorumAt) + graceSeconds,
@@ -207,12 +261,41 @@ contract SwarmLearning {
 
     /// @notice Report a merge result without checking in for the next step (the last step, or a
     /// node that stops). A participant reports once per step.
-    function reportMerge(uint64 step, bytes32 mergedHash) external onlyLearner {
+    function reportMerge(uint64 step, bytes32 mergedHash, uint256 rejectedMask) external onlyLearner {
         require(steps[step].closed, "step is not closed");
         Contribution storage c = contributions[step][msg.sender];
         require(c.weightHash != bytes32(0), "node did not take part in this step");
         require(c.mergedHash == bytes32(0), "merge already reported");
-        _report(step, mergedHash);
+        _report(step, mergedHash, rejectedMask);
+    }
+
+    /// @notice Settle a step's merge by the participants that reported, once the step has been
+    /// closed for the grace period and no strict majority of all participants exists (some
+    /// died before reporting). Needs a strict majority of the reports; a tie settles nothing.
+    function settleMerge(uint64 step) external onlyEnrolled {
+        require(steps[step].closed, "step is not closed");
+        require(steps[step].agreedHash == bytes32(0), "merge already agreed");
+        _settle(step);
+        require(steps[step].agreedHash != bytes32(0), "no majority among the reports yet");
+    }
+
+    function _settle(uint64 step) private {
+        Step storage s = steps[step];
+        if (!s.closed || s.agreedHash != bytes32(0) || s.reports == 0) {
+            return;
+        }
+        if (block.timestamp < uint256(s.closedAt) + graceSeconds) {
+            return;
+        }
+        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
+            bytes32 h = s.reportedHashes[i];
+            uint32 count = votes[step][h];
+            if (uint256(count) * 2 > s.reports) {
+                s.agreedHash = h;
+                emit MergeAgreed(step, h, count);
+                return;
+            }
+        }
     }
 
     /// @notice A learner that is done leaves the quorum count, so the others do not wait on it.
@@ -224,13 +307,19 @@ contract SwarmLearning {
         emit NodeFinished(msg.sender, n.lastStep);
     }
 
-    function _report(uint64 step, bytes32 mergedHash) private {
+    function _report(uint64 step, bytes32 mergedHash, uint256 rejectedMask) private {
         require(mergedHash != bytes32(0), "merged hash is zero");
-        contributions[step][msg.sender].mergedHash = mergedHash;
-        emit MergeReported(step, msg.sender, mergedHash);
+        Contribution storage c = contributions[step][msg.sender];
+        c.mergedHash = mergedHash;
+        c.rejectedMask = rejectedMask;
+        emit MergeReported(step, msg.sender, mergedHash, rejectedMask);
         uint32 count = votes[step][mergedHash] + 1;
         votes[step][mergedHash] = count;
         Step storage s = steps[step];
+        s.reports += 1;
+        if (count == 1) {
+            s.reportedHashes.push(mergedHash);
+        }
         if (s.agreedHash == bytes32(0) && uint256(count) * 2 > s.participants.length) {
             s.agreedHash = mergedHash;
             emit MergeAgreed(step, mergedHash, count);
@@ -303,10 +392,17 @@ contract SwarmLearning {
     function getNode(address node)
         external
         view
-        returns (uint8 role, string memory fileUrl, uint64 enrolledAtStep, uint64 lastStep, bool finished)
+        returns (
+            uint8 role,
+            string memory fileUrl,
+            uint64 enrolledAtStep,
+            uint64 lastStep,
+            bool finished,
+            uint64 rejoinedAtStep
+        )
     {
         Node storage n = nodes[node];
-        return (n.role, n.fileUrl, n.enrolledAtStep, n.lastStep, n.finished);
+        return (n.role, n.fileUrl, n.enrolledAtStep, n.lastStep, n.finished, n.rejoinedAtStep);
     }
 
     function getStep(uint64 step)
@@ -334,7 +430,9 @@ contract SwarmLearning {
             bytes32[] memory weightHashes,
             bytes32[] memory baseHashes,
             uint64[] memory weightages,
-            bytes32[] memory mergedHashes
+            bytes32[] memory mergedHashes,
+            uint32[] memory staleness,
+            uint256[] memory rejectedMasks
         )
     {
         participants = steps[step].participants;
@@ -343,12 +441,16 @@ contract SwarmLearning {
         baseHashes = new bytes32[](p);
         weightages = new uint64[](p);
         mergedHashes = new bytes32[](p);
+        staleness = new uint32[](p);
+        rejectedMasks = new uint256[](p);
         for (uint256 i = 0; i < p; i++) {
             Contribution storage c = contributions[step][participants[i]];
             weightHashes[i] = c.weightHash;
             baseHashes[i] = c.baseHash;
             weightages[i] = c.weightage;
             mergedHashes[i] = c.mergedHash;
+            staleness[i] = c.staleness;
+            rejectedMasks[i] = c.rejectedMask;
         }
     }
 

@@ -18,6 +18,7 @@ from swarm_learning.weights import WeightSchema
 from swarm_network.admission import sign_join
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
+from swarm_network.chain.records import TrainingConfig
 from swarm_network.errors import AdmissionError, ChainError, ConfigError, ContractRevert
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class LearnerNode:
             file_url,
         )
 
-    def agree_on_training(self) -> tuple[str, dict[str, object], int]:
+    def agree_on_training(self) -> tuple[str, dict[str, object], TrainingConfig]:
         """Configure the training on chain if nobody has; else check we use the same settings."""
         assert self.contract is not None
         s = self.settings
@@ -112,6 +113,7 @@ class LearnerNode:
                 self.contract.configure_training(
                     min_peers=s.min_peers,
                     grace_seconds=s.grace_seconds,
+                    max_staleness=s.max_staleness,
                     merge_method=s.merge_method,
                     merge_params=s.merge_params,
                 )
@@ -133,11 +135,11 @@ class LearnerNode:
             params = json.loads(config.merge_params or "{}")
         except ValueError as exc:
             raise ConfigError(f"merge parameters on chain are not JSON: {exc}") from exc
-        return config.merge_method, params, config.grace_seconds
+        return config.merge_method, params, config
 
     def sync_protocol(self, schema: WeightSchema) -> SyncProtocol:
         assert self.contract is not None
-        method, params, grace = self.agree_on_training()
+        method, params, config = self.agree_on_training()
         return SyncProtocol(
             contract=self.contract,
             store=self.store,
@@ -145,7 +147,8 @@ class LearnerNode:
             schema=schema,
             merge_method=method,
             merge_params=params,
-            grace_seconds=grace,
+            grace_seconds=config.grace_seconds,
+            max_staleness=config.max_staleness,
         )
 
     def stop(self) -> None:

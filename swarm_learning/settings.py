@@ -35,6 +35,7 @@ ENV_NAMES = {
     "program_name": "SWARM_PROGRAM_NAME",
     "device": "SWARM_DEVICE",
     "grace_seconds": "SWARM_GRACE_SECONDS",
+    "max_staleness": "SWARM_MAX_STALENESS",
     "peer_timeout_s": "SWARM_PEER_TIMEOUT",
     "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
     "final_timeout_s": "SWARM_FINAL_TIMEOUT",
@@ -52,6 +53,7 @@ class LearnerSettings:
     merge_method: str = "mean"
     merge_params: str = "{}"
     grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
+    max_staleness: int = 2  # how many steps late a slow learner's work may still be merged
     peer_timeout_s: float = 30.0  # how long a peer file download may take before it is skipped
     quorum_timeout_s: float | None = None  # None: wait for quorum forever (training pauses)
     final_timeout_s: float = 600.0  # at the end, how long to wait for the others to finish
@@ -93,7 +95,14 @@ class LearnerSettings:
 
     def _coerce(self) -> None:
         """Environment values arrive as text; check every value once, with a clear message."""
-        for name in ("sync_frequency", "min_peers", "node_weightage", "grace_seconds", "file_port"):
+        for name in (
+            "sync_frequency",
+            "min_peers",
+            "node_weightage",
+            "grace_seconds",
+            "max_staleness",
+            "file_port",
+        ):
             setattr(self, name, _as_int(name, getattr(self, name)))
         for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s", "final_timeout_s"):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
@@ -107,6 +116,8 @@ class LearnerSettings:
             raise ConfigError("node_weightage must be a positive integer")
         if self.grace_seconds < 0:
             raise ConfigError("grace_seconds must be >= 0")
+        if self.max_staleness < 0:
+            raise ConfigError("max_staleness must be >= 0")
         self.merge_method = str(self.merge_method).lower()
         self.node_dir = Path(self.node_dir)
         self.model_dir = Path(self.model_dir) if self.model_dir else self.node_dir / "model"

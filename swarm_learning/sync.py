@@ -66,6 +66,11 @@ class StepResult:
         return json.dumps({**self.__dict__, "total_s": self.total_s})
 
 
+def merge_weight(c: Contribution) -> float:
+    """The on-chain staleness rule: late work counts, less the later it is."""
+    return float(c.weightage) / (1 + c.staleness)
+
+
 class SyncProtocol:
     def __init__(
         self,
@@ -77,6 +82,7 @@ class SyncProtocol:
         merge_method: str,
         merge_params: dict[str, object],
         grace_seconds: int,
+        max_staleness: int = 0,
     ) -> None:
         self.contract = contract
         self.store = store
@@ -88,6 +94,9 @@ class SyncProtocol:
         self.address = contract.account.address if contract.account else ""
         self.next_step = 0
         self.base_hash = ZERO_HASH
+        self.max_staleness = max_staleness
+        # Which participants of my last merged step I refused: sent with my next report.
+        self._rejected_mask = 0
         self._file_urls: dict[str, str] = {}
         self._merge_fn = get_merge(merge_method)
 
@@ -99,7 +108,8 @@ class SyncProtocol:
         step = self.next_step
         checked_in = time.monotonic()
         self._wait_closed(step)
-        contributions = self._eligible(step, self.contract.contributions(step))
+        on_chain = self.contract.contributions(step)
+        contributions = self._eligible(step, on_chain)
         for c in contributions:
             self._file_url(c.address)  # chain reads, once per peer: not transfer time
         closed = time.monotonic()
@@ -113,6 +123,8 @@ class SyncProtocol:
 
         self.base_hash = merged_hash
         self.next_step = step + 1
+        refused = {address for address, _ in rejected + bad}
+        self._rejected_mask = sum(1 << i for i, c in enumerate(on_chain) if c.address in refused)
         result = StepResult(
             step=step,
             participants=tuple(c.address for c in contributions),
@@ -150,7 +162,7 @@ class SyncProtocol:
         last = self.next_step - 1
         if last >= 0:
             try:
-                self.contract.report_merge(last, self.base_hash)
+                self.contract.report_merge(last, self.base_hash, self._rejected_mask)
             except ContractRevert as exc:
                 log.info("merge of step %d not reported: %s", last, exc.reason)
         self.contract.finish()
@@ -198,6 +210,7 @@ class SyncProtocol:
                     weight_hash=weight_hash,
                     weightage=self.settings.node_weightage,
                     base_hash=self.base_hash,
+                    rejected_mask=self._rejected_mask,
                 )
                 return arrays, weight_hash, caught_up
             except ContractRevert as exc:
@@ -214,11 +227,20 @@ class SyncProtocol:
         raise SwarmError(f"could not check in after {MAX_CHECK_IN_ATTEMPTS} attempts")
 
     def _catch_up_to_open_step(self, arrays: Arrays) -> Arrays:
-        """The step I meant to check in for is closed (late join, or too slow): take the
-        agreed model of the step before the open one. Checked lazily, on a refused check-in,
-        so that the steady state costs no extra chain read."""
+        """The step I meant to check in for is closed (late join, or too slow).
+
+        A slow learner whose work is at most `max_staleness` steps late offers it to the open
+        step as it is (the contract records the staleness; every node merges it with weight
+        weightage / (1 + staleness)). Otherwise, or for a node with no merged base yet, it
+        takes the agreed model of the step before the open one. Checked lazily, on a refused
+        check-in, so that the steady state costs no extra chain read."""
         open_step = self.contract.current_step()
         if open_step <= self.next_step:
+            return arrays
+        late_by = open_step - self.next_step
+        if self.base_hash != ZERO_HASH and late_by <= self.max_staleness:
+            log.info("late by %d step(s): offering my work to step %d as stale", late_by, open_step)
+            self.next_step = open_step
             return arrays
         log.info("swarm is at step %d, I am at %d: catching up", open_step, self.next_step)
         return self._catch_up(open_step - 1)
@@ -298,12 +320,22 @@ class SyncProtocol:
             time.sleep(interval)
 
     def _wait_agreed(self, step: int, *, timeout_s: float | None) -> str | None:
+        """The agreed merge of `step`. After the grace period, participants that never
+        reported (they died) stop counting: any node may then settle by the reports."""
         started = time.monotonic()
+        last_settle_try = started
         for interval in self._poll_intervals():
             record = self.contract.step(step)
             if record.agreed_hash is not None:
                 return record.agreed_hash
-            if timeout_s is not None and time.monotonic() - started > timeout_s:
+            now = time.monotonic()
+            if now - started >= self.grace_seconds and now - last_settle_try >= CLOSE_RETRY_S:
+                last_settle_try = now
+                try:
+                    self.contract.settle_merge(step)
+                except ContractRevert as exc:
+                    log.debug("merge of step %d not settled: %s", step, exc.reason)
+            if timeout_s is not None and now - started > timeout_s:
                 log.warning("no majority on the merge of step %d after %.0fs", step, timeout_s)
                 return None
             time.sleep(interval)
@@ -318,9 +350,9 @@ class SyncProtocol:
         same set in the same order and gets the same bytes.
         """
         base = ZERO_HASH if step == 0 else (self.contract.step(step - 1).agreed_hash or ZERO_HASH)
-        eligible = [c for c in contributions if c.base_hash == base]
+        eligible = [c for c in contributions if c.base_hash == base or c.staleness > 0]
         for c in contributions:
-            if c.base_hash != base:
+            if c not in eligible:
                 log.warning("step %d: %s started from a stale model; not merged", step, c.address)
         return sorted(eligible, key=lambda c: c.address.lower())
 
@@ -382,10 +414,10 @@ class SyncProtocol:
                 continue
             vector = flatten(arrays, self.schema)
             if accumulator is not None:
-                accumulator.add(vector, float(c.weightage))
+                accumulator.add(vector, merge_weight(c))
             else:
                 rows.append(vector)
-                weights.append(float(c.weightage))
+                weights.append(merge_weight(c))
             used.append(c.address)
         if not used:
             raise SwarmError("no valid contribution to merge (every file was refused)")

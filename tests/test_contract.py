@@ -554,7 +554,7 @@ def test_events(swarm: Swarm) -> None:
     assert agreed["transactionHash"] == checked_in[-1]["transactionHash"]
 
     # Raw eth_getLogs with a topic filter on the indexed step: only step 1's check-ins.
-    topic0 = Web3.keccak(text="CheckedIn(uint64,address,bytes32,bytes32,uint64)")
+    topic0 = Web3.keccak(text="CheckedIn(uint64,address,bytes32,bytes32,uint64,uint32)")
     raw = swarm.w3.eth.get_logs(
         {
             "fromBlock": 0,
@@ -573,3 +573,85 @@ def test_events(swarm: Swarm) -> None:
         w3=swarm.w3, account=swarm.admin.account, sentinel_file_url="http://other"
     )
     assert other.contract.events.CheckedIn().get_logs(from_block=0) == []
+
+
+# ------------------------------------------------------------- late work, dead voters, rejoins
+
+
+def _configure_with_staleness(swarm: Swarm, *, min_peers: int, max_staleness: int) -> None:
+    swarm.learners[0].configure_training(
+        min_peers=min_peers,
+        grace_seconds=0,
+        max_staleness=max_staleness,
+        merge_method="mean",
+        merge_params="{}",
+    )
+
+
+def _run_step(swarm: Swarm, step: int, members: list[int], base: str, merged: str) -> None:
+    """`members` check in for `step` from `base`; the step is closed; they agree on `merged`
+    (reported by the next check-in, so here by reportMerge)."""
+    for i in members:
+        swarm.check_in(i, step=step, base=base)
+    if not swarm.admin.step(step).closed:
+        swarm.admin.close_step(step)
+    for i in members:
+        swarm.learners[i].report_merge(step, merged)
+
+
+def test_late_work_is_accepted_with_its_staleness_up_to_the_limit(swarm: Swarm) -> None:
+    _configure_with_staleness(swarm, min_peers=2, max_staleness=2)
+    _run_step(swarm, 0, [0, 1, 2, 3], ZERO, h("m0"))
+    _run_step(swarm, 1, [0, 1, 2], h("m0"), h("m1"))  # learner 3 is slow
+    _run_step(swarm, 2, [0, 1, 2], h("m1"), h("m2"))
+    # Learner 3 finally offers its work built on m0 (agreed at step 0) to step 3: 2 steps late.
+    swarm.check_in(0, step=3, base=h("m2"))
+    swarm.check_in(3, step=3, base=h("m0"))
+    stale = {c.address: c.staleness for c in swarm.admin.contributions(3)}
+    assert stale[swarm.learners[3].account.address] == 2
+    assert stale[swarm.learners[0].account.address] == 0
+    # Three steps late is too late.
+    swarm.check_in(1, step=3, base=h("m2"))
+    swarm.check_in(2, step=3, base=h("m2"))
+    assert swarm.admin.step(3).closed
+    for i in range(3):
+        swarm.learners[i].report_merge(3, h("m3"))
+    with refused("stale base"):
+        swarm.check_in(3, step=4, base=h("m0"))
+
+
+def test_dead_participants_do_not_block_the_merge_agreement(swarm: Swarm) -> None:
+    swarm.learners[0].configure_training(
+        min_peers=2, grace_seconds=1, merge_method="mean", merge_params="{}"
+    )
+    for i in range(4):
+        swarm.check_in(i, step=0)
+    assert swarm.admin.step(0).closed
+    # Learners 2 and 3 die before reporting: 2 of 4 votes are no strict majority.
+    swarm.check_in(0, step=1, base=h("m0"))
+    swarm.check_in(1, step=1, base=h("m0"))
+    assert swarm.admin.step(0).agreed_hash is None
+    swarm.next_block_at_least(swarm.admin.step(0).closed_at + 1)
+    swarm.learners[0].settle_merge(0)  # by the two that reported: 2 of 2
+    assert swarm.admin.step(0).agreed_hash == h("m0")
+
+
+def test_rejected_contributions_are_recorded_with_the_report(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    for i in range(3):
+        swarm.check_in(i, step=0)
+    swarm.admin.close_step(0)
+    order = list(swarm.admin.step(0).participants)
+    swarm.learners[0].report_merge(0, h("m0"), rejected_mask=0b100)  # left out participant 2
+    (c0,) = [c for c in swarm.admin.contributions(0) if c.address == order[0]]
+    assert c0.rejected(order) == [order[2]]
+
+
+def test_a_node_that_missed_steps_is_marked_rejoined(swarm: Swarm) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    _run_step(swarm, 0, [0, 1, 2], ZERO, h("m0"))
+    _run_step(swarm, 1, [0, 1], h("m0"), h("m1"))  # learner 2 gone for step 1
+    swarm.check_in(2, step=2, base=h("m1"))
+    node = swarm.admin.node(swarm.learners[2].account.address)
+    assert node.rejoined_at_step == 2
+    assert swarm.admin.node(swarm.learners[0].account.address).rejoined_at_step is None

@@ -121,6 +121,7 @@ def summary(
             configured=configured,
             min_peers=min_peers if configured else 0,
             grace_seconds=10 if configured else 0,
+            max_staleness=2 if configured else 0,
             merge_method="mean" if configured else "",
             merge_params="{}" if configured else "",
         ),

@@ -5,6 +5,7 @@ same program runs unchanged on every site::
 
     python -m swarm_learning.demo.train_digits [--epochs N] [--batch-size B] [--lr LR]
         [--sync-frequency K] [--min-peers M] [--seed S] [--device DEV] [--threads T]
+        [--merge-method NAME] [--merge-params JSON] [--byzantine {scale,random}]
 
 It reads its private partition from ``$SWARM_DATA_DIR`` (``train.npz``, plus the shared
 ``test.npz``) and writes ``$SWARM_MODEL_DIR/result.json``. It first trains a model alone on its
@@ -20,6 +21,12 @@ periodic, the last) and a merged model within about 1 point of central (at most 
 Torch runs on ``--threads`` threads (default ``$SWARM_TORCH_THREADS``, else 1): the demo starts
 several learners on one machine and the model is tiny, so intra-op parallelism buys nothing and
 threads competing for the same cores made training tens of times slower when measured.
+
+``--merge-method`` / ``--merge-params`` choose how the swarm merges (the first learner records
+them on chain; a learner asking for another method is refused). ``--byzantine`` turns this
+learner into an attacker for robustness tests and demos: it follows the protocol to the letter
+(its check-ins, files and hashes are all valid), but the weights it contributes are poisoned
+right before every sync, so only the merge method stands between it and the swarm's model.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -47,12 +54,29 @@ from swarm_learning.demo.model import (
     n_batches,
     train_epochs,
 )
+from swarm_learning.merge import get_merge
+from swarm_network.errors import ConfigError
+
+if TYPE_CHECKING:  # for annotations only: `run` imports it when it needs it
+    from swarm_learning.callback import SwarmCallback
 
 log = logging.getLogger("swarm_learning.demo.train_digits")
 
 DEFAULT_SYNC_FREQUENCY = 32
 DEFAULT_MIN_PEERS = 2
 DEFAULT_SEED = 0
+DEFAULT_MERGE_METHOD = "mean"
+
+#: The Byzantine attacks (``--byzantine``): what a poisoned contribution is made of.
+ATTACK_SCALE = "scale"
+ATTACK_RANDOM = "random"
+ATTACKS = (ATTACK_SCALE, ATTACK_RANDOM)
+#: ``scale`` sends ``SCALE_FACTOR * weights``: same direction as an honest model, flipped and
+#: ten times too long, so that it dominates a plain mean yet is easy to recognise as an outlier.
+SCALE_FACTOR = -10.0
+#: ``random`` sends N(0, RANDOM_STD^2) noise: the digits MLP's weights are of order 0.1, so this
+#: is about a hundred times their size.
+RANDOM_STD = 10.0
 
 DATA_DIR_ENV = "SWARM_DATA_DIR"
 MODEL_DIR_ENV = "SWARM_MODEL_DIR"
@@ -98,6 +122,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get(THREADS_ENV) or "1",
         help=f"torch CPU threads (${THREADS_ENV} sets the default)",
     )
+    parser.add_argument(
+        "--merge-method",
+        default=DEFAULT_MERGE_METHOD,
+        help="how the swarm merges weights (mean, coordmedian, geomedian, trimmedmean, krum, "
+        "multikrum); must match the method the swarm's training was configured with",
+    )
+    parser.add_argument(
+        "--merge-params",
+        default="{}",
+        help="JSON object of merge parameters, e.g. '{\"beta\": 0.2}' or '{\"f\": 1}'",
+    )
+    parser.add_argument(
+        "--byzantine",
+        choices=ATTACKS,
+        default=None,
+        help="make this learner malicious: before every sync its weights become "
+        f"{SCALE_FACTOR:g} * weights (scale) or N(0, {RANDOM_STD:g}^2) noise (random)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level")
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "sync_frequency", "min_peers", "threads"):
@@ -105,7 +147,86 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
         parser.error("--lr must be positive")
+    # Checked here so that a typo is a usage error before the node joins, not a failure at the
+    # first merge after every peer has already checked in.
+    try:
+        get_merge(args.merge_method)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    try:
+        params = json.loads(args.merge_params)
+    except ValueError as exc:
+        parser.error(f"--merge-params is not JSON: {exc}")
+    if not isinstance(params, dict):
+        parser.error(f"--merge-params must be a JSON object, got {args.merge_params!r}")
     return args
+
+
+class ByzantineAttack:
+    """Poisons a model's weights in place, as a malicious learner would before a sync.
+
+    Only floating-point tensors are touched (integer buffers such as step counters would be
+    refused or rounded anyway). ``random`` draws from its own seeded generator, so an attacked
+    run is as reproducible as an honest one.
+    """
+
+    def __init__(self, kind: str, seed: int) -> None:
+        if kind not in ATTACKS:
+            raise ValueError(f"unknown attack {kind!r}; known: {', '.join(ATTACKS)}")
+        self.kind = kind
+        self._generator = torch.Generator().manual_seed(seed)
+        self.count = 0
+
+    @torch.no_grad()
+    def corrupt(self, model: torch.nn.Module) -> None:
+        """Replace ``model``'s weights by the poisoned ones (its state dict shares storage)."""
+        for tensor in model.state_dict().values():
+            if not tensor.is_floating_point():
+                continue
+            if self.kind == ATTACK_SCALE:
+                tensor.mul_(SCALE_FACTOR)
+            else:
+                noise = torch.randn(tensor.shape, generator=self._generator) * RANDOM_STD
+                tensor.copy_(noise.to(dtype=tensor.dtype, device=tensor.device))
+        self.count += 1
+
+
+class ByzantineHooks:
+    """The training-loop hooks of a ``SwarmCallback``, with the model poisoned right before
+    each sync reads it.
+
+    The attack lives in the program, not in the library, on purpose: the swarm cannot tell
+    this learner from an honest one (its weight file is exactly what it committed to on
+    chain), which is the situation the robust merge methods are for. It mirrors when the
+    callback syncs: in ``on_train_begin``, every ``sync_frequency`` batches, and in
+    ``on_train_end`` unless the last batch already synced. Between syncs the learner trains
+    from the merged model like everybody else, so each poisoned contribution starts from the
+    swarm's current weights.
+    """
+
+    def __init__(self, callback: SwarmCallback, attack: ByzantineAttack) -> None:
+        self.callback = callback
+        self.attack = attack
+        self.sync_frequency = callback.settings.sync_frequency
+        self._batches = 0
+
+    def on_train_begin(self) -> None:
+        self.attack.corrupt(self.callback.model)
+        self.callback.on_train_begin()
+
+    def on_batch_end(self, batch: int | None = None) -> None:
+        self._batches += 1
+        if self._batches % self.sync_frequency == 0:
+            self.attack.corrupt(self.callback.model)
+        self.callback.on_batch_end(batch)
+
+    def on_epoch_end(self, epoch: int | None = None) -> None:
+        self.callback.on_epoch_end(epoch)
+
+    def on_train_end(self) -> None:
+        if self._batches % self.sync_frequency != 0:
+            self.attack.corrupt(self.callback.model)
+        self.callback.on_train_end()
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
@@ -131,9 +252,21 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
     )
 
     model = build_mlp(args.seed)
-    cb = SwarmCallback(model=model, sync_frequency=args.sync_frequency, min_peers=args.min_peers)
+    cb = SwarmCallback(
+        model=model,
+        sync_frequency=args.sync_frequency,
+        min_peers=args.min_peers,
+        merge_method=args.merge_method,
+        merge_params=args.merge_params,
+    )
+    hooks: SwarmCallback | ByzantineHooks = cb
+    attack: ByzantineAttack | None = None
+    if args.byzantine:
+        attack = ByzantineAttack(args.byzantine, seed=args.seed)
+        hooks = ByzantineHooks(cb, attack)
+        log.warning("BYZANTINE learner (%s attack): poisoning every contribution", args.byzantine)
     started = time.perf_counter()
-    cb.on_train_begin()
+    hooks.on_train_begin()
     train_epochs(
         model,
         X_train,
@@ -143,10 +276,12 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         lr=args.lr,
         seed=args.seed,
         device=args.device,
-        on_batch_end=cb.on_batch_end,
-        on_epoch_end=cb.on_epoch_end,
+        on_batch_end=hooks.on_batch_end,
+        on_epoch_end=hooks.on_epoch_end,
     )
-    cb.on_train_end()
+    hooks.on_train_end()
+    if attack is not None:
+        log.warning("poisoned %d contribution(s) with the %s attack", attack.count, attack.kind)
     swarm_acc = evaluate(model, X_test, y_test, args.device)
     log.info(
         "swarm accuracy: %.4f after %d sync steps (%.1fs); final model %s",
@@ -177,6 +312,8 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         "final_model_hash": cb.final_model_hash,
         "train_samples": len(y_train),
         "sync_steps": cb.steps_done,
+        "byzantine": attack is not None,
+        "merge_method": cb.settings.merge_method,
     }
     _write_json_atomically(model_dir / RESULT_FILE, result)
     log.info("result written to %s", model_dir / RESULT_FILE)

@@ -206,18 +206,38 @@ class SwarmContract:
         self.transact("setFileUrl", file_url)
 
     def configure_training(
-        self, *, min_peers: int, grace_seconds: int, merge_method: str, merge_params: str
+        self,
+        *,
+        min_peers: int,
+        grace_seconds: int,
+        merge_method: str,
+        merge_params: str,
+        max_staleness: int = 0,
     ) -> None:
-        self.transact("configureTraining", min_peers, grace_seconds, merge_method, merge_params)
+        self.transact(
+            "configureTraining", min_peers, grace_seconds, max_staleness, merge_method, merge_params
+        )
 
-    def check_in(self, *, step: int, weight_hash: str, weightage: int, base_hash: str) -> None:
-        self.transact("checkIn", step, hex_to_hash(weight_hash), weightage, hex_to_hash(base_hash))
+    def check_in(
+        self, *, step: int, weight_hash: str, weightage: int, base_hash: str, rejected_mask: int = 0
+    ) -> None:
+        self.transact(
+            "checkIn",
+            step,
+            hex_to_hash(weight_hash),
+            weightage,
+            hex_to_hash(base_hash),
+            rejected_mask,
+        )
 
     def close_step(self, step: int) -> None:
         self.transact("closeStep", step)
 
-    def report_merge(self, step: int, merged_hash: str) -> None:
-        self.transact("reportMerge", step, hex_to_hash(merged_hash))
+    def report_merge(self, step: int, merged_hash: str, rejected_mask: int = 0) -> None:
+        self.transact("reportMerge", step, hex_to_hash(merged_hash), rejected_mask)
+
+    def settle_merge(self, step: int) -> None:
+        self.transact("settleMerge", step)
 
     def finish(self) -> None:
         self.transact("finish")
@@ -239,6 +259,7 @@ class SwarmContract:
             configured=bool(self._read("configured")),
             min_peers=int(self._read("minPeers")),
             grace_seconds=int(self._read("graceSeconds")),
+            max_staleness=int(self._read("maxStaleness")),
             merge_method=str(self._read("mergeMethod")),
             merge_params=str(self._read("mergeParams")),
         )

@@ -28,6 +28,7 @@ class TrainingConfig:
     configured: bool
     min_peers: int
     grace_seconds: int
+    max_staleness: int
     merge_method: str
     merge_params: str
 
@@ -40,6 +41,7 @@ class NodeRecord:
     enrolled_at_step: int
     last_step: int | None  # last step checked in for; None = never
     finished: bool
+    rejoined_at_step: int | None = None  # step of its last check-in after missing steps
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class Contribution:
     base_hash: str
     weightage: int
     merged_hash: str | None  # None until reported
+    staleness: int = 0  # how many steps older than the previous agreed model its base is
+    rejected_mask: int = 0  # which participants this reporter left out of its merge
+
+    def rejected(self, participants: tuple[str, ...] | list[str]) -> list[str]:
+        return [a for i, a in enumerate(participants) if self.rejected_mask >> i & 1]
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class SwarmSummary:
 
 
 def node_from_call(address: str, raw: tuple) -> NodeRecord:
-    role, file_url, enrolled_at, last_step, finished = raw
+    role, file_url, enrolled_at, last_step, finished, rejoined_at = raw
     return NodeRecord(
         address=address,
         role=ROLE_NAMES.get(int(role), "unknown"),
@@ -85,6 +92,7 @@ def node_from_call(address: str, raw: tuple) -> NodeRecord:
         enrolled_at_step=int(enrolled_at),
         last_step=int(last_step) - 1 if int(last_step) > 0 else None,
         finished=bool(finished),
+        rejoined_at_step=int(rejoined_at) - 1 if int(rejoined_at) > 0 else None,
     )
 
 
@@ -103,10 +111,17 @@ def step_from_call(step: int, raw: tuple) -> StepRecord:
 
 
 def contributions_from_call(raw: tuple) -> list[Contribution]:
-    participants, weight_hashes, base_hashes, weightages, merged_hashes = raw
+    participants, weight_hashes, base_hashes, weightages, merged_hashes, staleness, masks = raw
     out = []
-    for address, weight, base, weightage, merged in zip(
-        participants, weight_hashes, base_hashes, weightages, merged_hashes, strict=True
+    for address, weight, base, weightage, merged, stale, mask in zip(
+        participants,
+        weight_hashes,
+        base_hashes,
+        weightages,
+        merged_hashes,
+        staleness,
+        masks,
+        strict=True,
     ):
         merged_hex = hash_to_hex(merged)
         out.append(
@@ -116,6 +131,8 @@ def contributions_from_call(raw: tuple) -> list[Contribution]:
                 base_hash=hash_to_hex(base),
                 weightage=int(weightage),
                 merged_hash=None if merged_hex == ZERO_HASH else merged_hex,
+                staleness=int(stale),
+                rejected_mask=int(mask),
             )
         )
     return out

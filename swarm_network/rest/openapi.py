@@ -38,7 +38,7 @@ NODE = {
         "last_step": {"type": "integer", "nullable": True},
         "status": {
             "type": "string",
-            "enum": ["online", "joined", "active", "waiting", "dropped", "finished"],
+            "enum": ["online", "joined", "active", "waiting", "rejoined", "dropped", "finished"],
         },
     },
 }
@@ -49,7 +49,17 @@ CONTRIBUTION = {
         "weight_hash": HASH,
         "base_hash": HASH,
         "weightage": {"type": "integer"},
+        "staleness": {
+            "type": "integer",
+            "description": "steps its base is behind the previous agreed model; merged with "
+            "weight weightage / (1 + staleness)",
+        },
         "merged_hash": NULLABLE_HASH,
+        "rejected_by": {
+            "type": "array",
+            "items": ADDRESS,
+            "description": "participants that left this contribution out of their merge",
+        },
     },
 }
 STEP = {
@@ -76,6 +86,7 @@ TRAINING = {
         "min_peers": {"type": "integer"},
         "effective_quorum": {"type": "integer"},
         "grace_seconds": {"type": "integer"},
+        "max_staleness": {"type": "integer"},
         "merge_method": {"type": "string"},
         "merge_params": {"type": "string"},
         "current_step": {"type": "integer"},

@@ -17,6 +17,7 @@ def learner_status(node: NodeRecord, current_step: int, checked_in: set[str]) ->
     """What a learner is doing, from chain facts alone.
 
     - finished: it called finish() after its last merge
+    - rejoined: came back after missing steps, in the open step or the one before
     - waiting: checked in for the open step, waiting for the step to close
     - active: took part in the previous step (training towards the open one)
     - joined: enrolled, has not checked in yet
@@ -24,6 +25,8 @@ def learner_status(node: NodeRecord, current_step: int, checked_in: set[str]) ->
     """
     if node.finished:
         return "finished"
+    if node.rejoined_at_step is not None and node.rejoined_at_step + 1 >= current_step:
+        return "rejoined"
     if node.address in checked_in:
         return "waiting"
     if node.last_step is None:
@@ -70,6 +73,7 @@ def training_json(summary: SwarmSummary, nodes: list[NodeRecord]) -> dict[str, A
         "min_peers": summary.config.min_peers,
         "effective_quorum": summary.effective_quorum,
         "grace_seconds": summary.config.grace_seconds,
+        "max_staleness": summary.config.max_staleness,
         "merge_method": summary.config.merge_method,
         "merge_params": summary.config.merge_params,
         "current_step": summary.current_step,
@@ -82,18 +86,22 @@ def training_json(summary: SwarmSummary, nodes: list[NodeRecord]) -> dict[str, A
     }
 
 
-def contribution_json(c: Contribution) -> dict[str, Any]:
+def contribution_json(c: Contribution, rejected_by: list[str]) -> dict[str, Any]:
     return {
         "address": c.address,
         "weight_hash": c.weight_hash,
         "base_hash": c.base_hash,
         "weightage": c.weightage,
+        "staleness": c.staleness,
         "merged_hash": c.merged_hash,
+        "rejected_by": rejected_by,
     }
 
 
 def step_json(step: StepRecord, contributions: list[Contribution]) -> dict[str, Any]:
     reported = [c.merged_hash for c in contributions if c.merged_hash]
+    order = [c.address for c in contributions]
+    rejected = {c.address: set(c.rejected(order)) for c in contributions}
     return {
         "step": step.step,
         "closed": step.closed,
@@ -102,5 +110,10 @@ def step_json(step: StepRecord, contributions: list[Contribution]) -> dict[str, 
         "closed_at": step.closed_at,
         "agreed_hash": step.agreed_hash,
         "conflicting_hashes": sorted(set(reported) - {step.agreed_hash}) if reported else [],
-        "participants": [contribution_json(c) for c in contributions],
+        "participants": [
+            contribution_json(
+                c, [r.address for r in contributions if c.address in rejected[r.address]]
+            )
+            for c in contributions
+        ],
     }
