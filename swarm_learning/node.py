@@ -92,6 +92,7 @@ class LearnerNode:
             w3=connect(f"{s.sn_url}{chain['rpc_proxy_path']}"),
             address=chain["contract_address"],
             account=self.account,
+            retry_s=s.chain_retry_s,
         )
         if self.contract.node(self.address).file_url != file_url:
             self.contract.set_file_url(file_url)

@@ -39,6 +39,7 @@ ENV_NAMES = {
     "peer_timeout_s": "SWARM_PEER_TIMEOUT",
     "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
     "final_timeout_s": "SWARM_FINAL_TIMEOUT",
+    "chain_retry_s": "SWARM_CHAIN_RETRY",
 }
 
 
@@ -57,6 +58,7 @@ class LearnerSettings:
     peer_timeout_s: float = 30.0  # how long a peer file download may take before it is skipped
     quorum_timeout_s: float | None = None  # None: wait for quorum forever (training pauses)
     final_timeout_s: float = 600.0  # at the end, how long to wait for the others to finish
+    chain_retry_s: float = 300.0  # how long to retry, with backoff, while the chain is unreachable
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
     use_adaptive_sync: bool = False  # accepted for HPE compatibility; not used
@@ -104,7 +106,13 @@ class LearnerSettings:
             "file_port",
         ):
             setattr(self, name, _as_int(name, getattr(self, name)))
-        for name in ("peer_timeout_s", "poll_interval_s", "max_poll_interval_s", "final_timeout_s"):
+        for name in (
+            "peer_timeout_s",
+            "poll_interval_s",
+            "max_poll_interval_s",
+            "final_timeout_s",
+            "chain_retry_s",
+        ):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)

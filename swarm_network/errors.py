@@ -14,6 +14,10 @@ class ChainError(SwarmError):
     """The chain could not be reached, or answered something we cannot use."""
 
 
+class ChainUnavailable(ChainError):
+    """The chain endpoint could not be reached (down, restarting, network trouble)."""
+
+
 class ContractRevert(ChainError):
     """The contract refused a transaction or call; `reason` is its revert string."""
 

@@ -18,7 +18,7 @@ from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.providers.rpc import HTTPProvider
 
 from contracts import load_artifact
@@ -36,7 +36,7 @@ from swarm_network.chain.records import (
     step_from_call,
     step_status_from_call,
 )
-from swarm_network.errors import ChainError, ContractRevert
+from swarm_network.errors import ChainError, ChainUnavailable, ContractRevert
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ GAS_MARGIN = 1.25
 # Enough for a check-in that walks a few hundred enrolled nodes (liveLearners).
 TX_GAS_LIMIT = 5_000_000
 GAS_PRICE_TTL_S = 10.0
+RETRY_FIRST_DELAY_S = 0.2
+RETRY_MAX_DELAY_S = 5.0
 T = TypeVar("T")
 
 
@@ -65,7 +67,7 @@ def _chain_call(what: str, func: Callable[[], T]) -> T:
     except ContractLogicError as exc:
         raise ContractRevert(_revert_reason(exc)) from exc
     except (requests.RequestException, OSError) as exc:
-        raise ChainError(f"{what}: chain endpoint unreachable ({exc})") from exc
+        raise ChainUnavailable(f"{what}: chain endpoint unreachable ({exc})") from exc
     except (Web3Exception, ValueError) as exc:
         raise ChainError(f"{what}: {exc}") from exc
 
@@ -80,13 +82,18 @@ class SwarmContract:
         address: str,
         account: LocalAccount | None = None,
         receipt_timeout_s: float = 60.0,
+        retry_s: float = 0.0,
     ) -> None:
+        """`retry_s`: how long to keep retrying, with backoff, while the chain endpoint is
+        unreachable (a restarting sentinel) before giving up with ChainUnavailable. Learners
+        wait; a REST server answers 503 at once (0)."""
         artifact = load_artifact(CONTRACT_NAME)
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.account = account
         self.receipt_timeout_s = receipt_timeout_s
+        self.retry_s = retry_s
         self._tx_lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -100,19 +107,19 @@ class SwarmContract:
         factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         constructor = factory.constructor(sentinel_file_url)
         gas = _chain_call("eth_estimateGas", lambda: constructor.estimate_gas())
-        receipt = _send_signed(
-            w3,
-            account,
-            constructor,
-            nonce=_chain_call(
-                "eth_getTransactionCount",
-                lambda: w3.eth.get_transaction_count(account.address, "pending"),
-            ),
-            gas_price=_chain_call("eth_gasPrice", lambda: w3.eth.gas_price),
-            chain_id=_chain_call("eth_chainId", lambda: w3.eth.chain_id),
-            timeout_s=120.0,
-            gas=int(gas * GAS_MARGIN),
+        tx = constructor.build_transaction(
+            {
+                "from": account.address,
+                "gas": int(gas * GAS_MARGIN),
+                "gasPrice": _chain_call("eth_gasPrice", lambda: w3.eth.gas_price),
+                "nonce": _chain_call(
+                    "eth_getTransactionCount",
+                    lambda: w3.eth.get_transaction_count(account.address, "pending"),
+                ),
+                "chainId": _chain_call("eth_chainId", lambda: w3.eth.chain_id),
+            }
         )
+        receipt = _deliver(w3, account.sign_transaction(tx), timeout_s=120.0)
         _raise_if_reverted(receipt)
         address = receipt["contractAddress"]
         log.info("deployed %s at %s", CONTRACT_NAME, address)
@@ -126,52 +133,78 @@ class SwarmContract:
     # ------------------------------------------------------------------ transactions
 
     def transact(self, function_name: str, *args: Any) -> dict[str, Any]:
-        """Sign and send one contract call; returns the receipt or raises ContractRevert."""
-        if self.account is None:
-            raise ChainError("this client has no key; it can only read")
+        """Sign and send one contract call; returns the receipt or raises ContractRevert.
+
+        The call is dry-run first (an eth_call surfaces the revert reason before anything is
+        sent), then sent with a fixed gas limit: eth_estimateGas is a binary search of many
+        executions (about 5x one eth_call on py-evm) and would sit on every sync step's hot
+        path, while only the gas used is paid.
+        """
         fn = getattr(self.contract.functions, function_name)(*args)
-        with self._tx_lock:
-            if self._nonce is None:
-                self._nonce = self._pending_nonce()
-            try:
-                receipt = _send_signed(
-                    self.w3,
-                    self.account,
-                    fn,
-                    nonce=self._nonce,
-                    gas_price=self._gas_price(),
-                    chain_id=self.chain_id,
-                    timeout_s=self.receipt_timeout_s,
-                )
-            except ContractRevert:
-                raise  # refused by the dry run: nothing was sent, the nonce is still free
-            except ChainError:
-                self._nonce = None  # re-read: the tx may or may not have gone through
-                raise
-            self._nonce += 1  # mined, even if it reverted (e.g. lost a closeStep race)
-        _raise_if_reverted(receipt)
-        return receipt
+
+        def build(nonce: int) -> dict[str, Any]:
+            _chain_call("eth_call", lambda: fn.call({"from": self._key().address}))
+            return fn.build_transaction(
+                {
+                    "from": self._key().address,
+                    "gas": TX_GAS_LIMIT,
+                    "gasPrice": self._gas_price(),
+                    "nonce": nonce,
+                    "chainId": self.chain_id,
+                }
+            )
+
+        return self._send(build)
 
     def send_value(self, to: str, wei: int) -> dict[str, Any]:
-        if self.account is None:
-            raise ChainError("this client has no key")
-        with self._tx_lock:
-            if self._nonce is None:
-                self._nonce = self._pending_nonce()
-            tx = {
+        def build(nonce: int) -> dict[str, Any]:
+            return {
                 "to": Web3.to_checksum_address(to),
                 "value": wei,
                 "gas": 21_000,
                 "gasPrice": self._gas_price(),
-                "nonce": self._nonce,
+                "nonce": nonce,
                 "chainId": self.chain_id,
             }
-            try:
-                receipt = _sign_and_wait(self.w3, self.account, tx, self.receipt_timeout_s)
-            except ChainError:
-                self._nonce = None
-                raise
-            self._nonce += 1
+
+        return self._send(build)
+
+    def _key(self) -> LocalAccount:
+        if self.account is None:
+            raise ChainError("this client has no key; it can only read")
+        return self.account
+
+    def _send(self, build: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+        """Sign once, then deliver that exact transaction until it is mined.
+
+        If the endpoint goes away mid-way (a sentinel restarting), the same signed bytes are
+        sent again once it is back: the same hash, so it is applied at most once, and a
+        transaction the chain lost before confirming it is applied again.
+        """
+        account = self._key()
+        deadline = time.monotonic() + self.retry_s
+        delay = RETRY_FIRST_DELAY_S
+        signed = None
+        with self._tx_lock:
+            while True:
+                try:
+                    if signed is None:
+                        if self._nonce is None:
+                            self._nonce = self._pending_nonce()
+                        signed = account.sign_transaction(build(self._nonce))
+                    receipt = _deliver(self.w3, signed, self.receipt_timeout_s)
+                    break
+                except ChainUnavailable:
+                    if time.monotonic() + delay > deadline:
+                        self._nonce = None  # whether it went through is unknown: re-read
+                        raise
+                    log.warning("chain unreachable; retrying in %.1fs", delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                except ChainError:
+                    self._nonce = None  # re-read: the tx may or may not have gone through
+                    raise
+            self._nonce += 1  # mined, even if it reverted (e.g. lost a closeStep race)
         _raise_if_reverted(receipt)
         return receipt
 
@@ -246,10 +279,23 @@ class SwarmContract:
 
     def _read(self, function_name: str, *args: Any) -> Any:
         fn = getattr(self.contract.functions, function_name)(*args)
-        return _chain_call(function_name, fn.call)
+        return self._retrying(function_name, fn.call)
+
+    def _retrying(self, what: str, func: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.retry_s
+        delay = RETRY_FIRST_DELAY_S
+        while True:
+            try:
+                return _chain_call(what, func)
+            except ChainUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("chain unreachable for %s; retrying in %.1fs", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
     def block_number(self) -> int:
-        return _chain_call("eth_blockNumber", lambda: self.w3.eth.block_number)
+        return self._retrying("eth_blockNumber", lambda: self.w3.eth.block_number)
 
     def current_step(self) -> int:
         return int(self._read("currentStep"))
@@ -300,39 +346,6 @@ class SwarmContract:
         )
 
 
-def _send_signed(
-    w3: Web3,
-    account: LocalAccount,
-    fn: Any,
-    *,
-    nonce: int,
-    gas_price: int,
-    chain_id: int,
-    timeout_s: float,
-    gas: int | None = None,
-) -> dict[str, Any]:
-    """Dry-run the call first (an eth_call surfaces the revert reason before anything is
-    sent), then sign and send it with a fixed gas limit.
-
-    A fixed limit instead of eth_estimateGas: estimation is a binary search of many
-    executions (about 5x the cost of one eth_call on py-evm) and would sit on every sync
-    step's hot path. Only the gas used is paid, so a generous limit costs nothing.
-    """
-    if gas is None:
-        _chain_call("eth_call", lambda: fn.call({"from": account.address}))
-        gas = TX_GAS_LIMIT
-    tx = fn.build_transaction(
-        {
-            "from": account.address,
-            "gas": gas,
-            "gasPrice": gas_price,
-            "nonce": nonce,
-            "chainId": chain_id,
-        }
-    )
-    return _sign_and_wait(w3, account, tx, timeout_s)
-
-
 def _raise_if_reverted(receipt: dict[str, Any]) -> None:
     """A mined transaction that reverted: the state changed under us between the dry run and
     the block (another node got there first). Its reason is in the receipt where the chain
@@ -359,13 +372,26 @@ def _decode_revert_reason(raw: object) -> str:
     return text.removeprefix("execution reverted: ")
 
 
-def _sign_and_wait(
-    w3: Web3, account: LocalAccount, tx: dict[str, Any], timeout_s: float
-) -> dict[str, Any]:
-    signed = account.sign_transaction(tx)
-    tx_hash = _chain_call(
-        "eth_sendRawTransaction", lambda: w3.eth.send_raw_transaction(signed.raw_transaction)
-    )
+ALREADY_SENT = ("nonce too low", "already known", "known transaction")
+
+
+def _deliver(w3: Web3, signed: Any, timeout_s: float) -> dict[str, Any]:
+    """Send signed bytes and wait for their receipt. A chain that says it has seen this nonce
+    may hold this very transaction (sent before a reconnect): its receipt then answers."""
+    tx_hash = signed.hash
+    try:
+        _chain_call(
+            "eth_sendRawTransaction", lambda: w3.eth.send_raw_transaction(signed.raw_transaction)
+        )
+    except ChainUnavailable:
+        raise
+    except ChainError as exc:
+        if not any(marker in str(exc).lower() for marker in ALREADY_SENT):
+            raise
+        receipt = _chain_call("eth_getTransactionReceipt", lambda: _receipt_or_none(w3, tx_hash))
+        if receipt is None:
+            raise
+        return dict(receipt)
     started = time.monotonic()
     receipt = _chain_call(
         "eth_getTransactionReceipt",
@@ -373,3 +399,10 @@ def _sign_and_wait(
     )
     log.debug("tx %s mined in %.1f ms", tx_hash.hex(), (time.monotonic() - started) * 1000)
     return dict(receipt)
+
+
+def _receipt_or_none(w3: Web3, tx_hash: bytes) -> Any:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None
