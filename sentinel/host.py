@@ -15,10 +15,11 @@ from sentinel.chain.rpc_server import create_rpc_app
 from swarm_learning.file_server import create_file_app
 from swarm_learning.file_store import FileStore
 from swarm_network.admission import Admission
+from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.rest.app import NodeContext, create_rest_app
-from swarm_network.serve import Listener, run_until_stopped, start_listener, stop_event_on_signals
+from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class SentinelConfig:
     advertise_host: str | None = None
     join_token: str | None = None
     chain_id: int = 1337
+    keep_models: int = DEFAULT_RETENTION
 
 
 def load_or_create_token(path: Path, given: str | None) -> str:
@@ -110,4 +112,5 @@ async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignor
             "join_token": token,
         }
     )
-    await run_until_stopped(runners, stop)
+    archive = ModelArchive(contract=contract, store=store, retention=config.keep_models)
+    await run_with_archive(runners, stop, archive)

@@ -59,6 +59,7 @@ class LearnerSettings:
     quorum_timeout_s: float | None = None  # None: wait for quorum forever (training pauses)
     final_timeout_s: float = 600.0  # at the end, how long to wait for the others to finish
     chain_retry_s: float = 300.0  # how long to retry, with backoff, while the chain is unreachable
+    archive_wait_s: float = 15.0  # at the end, how long to serve until an SN node copied the model
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
     use_adaptive_sync: bool = False  # accepted for HPE compatibility; not used
@@ -112,6 +113,7 @@ class LearnerSettings:
             "max_poll_interval_s",
             "final_timeout_s",
             "chain_retry_s",
+            "archive_wait_s",
         ):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
         if self.quorum_timeout_s is not None:

@@ -9,6 +9,7 @@ fetching the agreed model, so no operator action is needed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import requests
 
 from swarm_learning.file_store import FileStore
 from swarm_learning.merge import MeanAccumulator, get_merge
@@ -170,12 +172,30 @@ class SyncProtocol:
         if final_step is None or final_step < 0:
             return arrays, self.base_hash
         agreed = self._wait_agreed(final_step, timeout_s=self.settings.final_timeout_s)
-        if agreed is None or agreed == self.base_hash:
+        if agreed is None:
+            return arrays, self.base_hash
+        self._wait_archived(agreed)
+        if agreed == self.base_hash:
             return arrays, self.base_hash
         log.info("adopting the swarm's final model of step %d", final_step)
         arrays = self._fetch_agreed(final_step, agreed)
         self.base_hash = agreed
         return arrays, agreed
+
+    def _wait_archived(self, agreed: str) -> None:
+        """Keep serving the final model until an SN node holds a copy of it (bounded), so
+        that it outlives the learners: a node that comes later can still fetch it."""
+        urls = [n.file_url for n in self.contract.nodes() if n.role == "network"]
+        deadline = time.monotonic() + self.settings.archive_wait_s
+        for interval in self._poll_intervals():
+            for url in urls:
+                with contextlib.suppress(requests.RequestException):
+                    if requests.head(f"{url}/files/{agreed}", timeout=2).status_code == 200:
+                        return
+            if time.monotonic() > deadline:
+                log.warning("no SN node archived the final model %s yet", agreed[:12])
+                return
+            time.sleep(interval)
 
     def _wait_training_done(self, timeout_s: float | None) -> int | None:
         """The training's last step, once no live learner is left; None on timeout."""
@@ -257,6 +277,8 @@ class SyncProtocol:
     def _fetch_agreed(self, step: int, agreed: str) -> Arrays:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
         jobs = [(self._file_url(address), agreed) for address in holders]
+        # SN nodes keep copies of agreed models: they answer when every holder is gone.
+        jobs += [(n.file_url, agreed) for n in self.contract.nodes() if n.role == "network"]
         result = fetch_many(jobs, self.store, timeout_s=self.settings.peer_timeout_s).get(agreed)
         if not isinstance(result, Path):
             raise SwarmError(f"no peer could deliver the agreed model {agreed[:12]}: {result}")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from swarm_network.archive import ModelArchive, run_archive
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,19 @@ def stop_event_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def run_with_archive(
+    runners: list[web.AppRunner], stop: asyncio.Event, archive: ModelArchive
+) -> None:
+    """Serve until stopped, keeping copies of the agreed models meanwhile."""
+    task = asyncio.create_task(run_archive(archive, stop))
+
+    async def stop_archive() -> None:
+        stop.set()
+        await task
+
+    await run_until_stopped(runners, stop, stop_archive)
 
 
 async def run_until_stopped(

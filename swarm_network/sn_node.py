@@ -11,12 +11,13 @@ from pathlib import Path
 from swarm_learning.file_server import create_file_app
 from swarm_learning.file_store import FileStore
 from swarm_network.admission import sign_join
+from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.common import get_json
 from swarm_network.errors import AdmissionError
 from swarm_network.rest.app import NodeContext, create_rest_app
-from swarm_network.serve import Listener, run_until_stopped, start_listener, stop_event_on_signals
+from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class SnConfig:
     rest_port: int = 30304
     file_port: int = 30305
     advertise_host: str | None = None
+    keep_models: int = DEFAULT_RETENTION
 
 
 def _join(config: SnConfig, account, file_url: str) -> dict:  # type: ignore[no-untyped-def]
@@ -96,4 +98,5 @@ async def run_sn(config: SnConfig, announce) -> None:  # type: ignore[no-untyped
         await runners[0].cleanup()
         raise
     announce({"rest_url": f"http://{host}:{config.rest_port}", "address": account.address})
-    await run_until_stopped(runners, stop)
+    archive = ModelArchive(contract=contract, store=store, retention=config.keep_models)
+    await run_with_archive(runners, stop, archive)

@@ -125,3 +125,10 @@ def test_peers_exchanged_verified_weight_files(finished_swarm: LocalSwarm) -> No
             assert len(holders) >= len(contract.step(k).participants)
             for path in holders:
                 assert hashlib.sha256(path.read_bytes()).hexdigest() == c.weight_hash
+
+
+def test_sn_nodes_keep_verified_copies_of_the_final_model(finished_swarm: LocalSwarm) -> None:
+    final_hash = _result(finished_swarm, LEARNERS[0])["final_model_hash"]
+    for sn in ("sentinel", "sn1"):
+        copy = finished_swarm.work_dir / sn / "files" / final_hash
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == final_hash

@@ -11,6 +11,11 @@ block 100 000.
 
 Everything eth-tester/py-evm stays inside this module: callers get only JSON-ready values or
 `RpcError`, so any other Ethereum endpoint (anvil, geth) can replace this chain unnoticed.
+
+Durability: given a journal path, every mined block is appended to the journal (see
+`sentinel.chain.journal`) and flushed to disk before its transaction is answered, and the chain
+is rebuilt from the journal on start, with the same block hashes and state. So a SIGKILL at any
+moment loses no transaction a client saw confirmed.
 """
 
 from __future__ import annotations
@@ -19,28 +24,41 @@ import bisect
 import importlib.metadata
 import itertools
 import logging
+import os
 import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth.exceptions import HeaderNotFound, PyEVMError, Revert, VMError
+from eth.vm.forks.cancun import get_total_blob_gas
 from eth.vm.spoof import SpoofTransaction
 from eth_keys.exceptions import BadSignature
 from eth_tester import PyEVMBackend
 from eth_tester.backends.pyevm.serializers import (
     serialize_block,
-    serialize_log,
     serialize_transaction,
     serialize_transaction_receipt,
 )
-from eth_utils import ValidationError, is_address, to_canonical_address
+from eth_utils import ValidationError, big_endian_to_int, is_address, keccak, to_canonical_address
 from rlp.exceptions import DecodingError, DeserializationError
+from trie.exceptions import MissingTrieNode
 
+from sentinel.chain.journal import (
+    BlockRecord,
+    ChainJournal,
+    ChainJournalError,
+    GenesisRecord,
+    RecordedLog,
+)
 from sentinel.chain.rpc_format import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
@@ -72,7 +90,7 @@ from sentinel.chain.rpc_format import (
 )
 from swarm_network.errors import ConfigError
 
-__all__ = ["EmbeddedChain", "RpcError"]
+__all__ = ["ChainJournalError", "EmbeddedChain", "RpcError"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +104,24 @@ MAX_FEE_HISTORY_BLOCKS = 1024
 # eth_estimateGas answers at most this much above the least gas that works.
 GAS_ESTIMATE_TOLERANCE = 1000
 CALL_STIPEND = 2300
+# Field positions in an RLP-encoded block header (the same in every fork).
+_HEADER_PARENT_HASH = 0
+_HEADER_COINBASE = 2
+_HEADER_STATE_ROOT = 3
+_HEADER_NUMBER = 8
+_HEADER_TIMESTAMP = 11
+_HEADER_MIX_HASH = 13
+# What can go wrong rebuilding a journaled block; each is reported as a ChainJournalError.
+_REPLAY_ERRORS = (
+    PyEVMError,
+    ValidationError,
+    MissingTrieNode,
+    KeyError,
+    IndexError,
+    DecodingError,
+    DeserializationError,
+    BadSignature,
+)
 # Filters nobody polled for this long are dropped, as geth does (its deadline is 5 minutes).
 FILTER_IDLE_TIMEOUT_S = 300.0
 
@@ -108,18 +144,36 @@ class EmbeddedChain:
     exists as soon as `eth_sendRawTransaction` returns, and "pending" state equals "latest".
     The chain holds no keys (`eth_accounts` is empty): nodes sign their own transactions.
     Thread-safe: `handle` serializes every call with a lock, because eth-tester is not.
+
+    With `journal_path`, the chain is durable: it is first rebuilt from that journal (created
+    if absent), and each later block is journaled before its transaction is answered. A rebuild
+    normally applies the store writes each block record carries, checking every block header
+    against its record; `verify_replay=True` re-executes every transaction instead and checks
+    each re-mined block hash (about ten times slower; also chosen automatically when the
+    journal was written by other py-evm/eth-tester versions). Raises `ChainJournalError` when
+    the journal belongs to another genesis, is damaged before its last record, or does not
+    rebuild the recorded chain exactly: better no chain than a silently different one.
+    Call `close()` to release the journal.
     """
 
-    def __init__(self, *, funded_accounts: Mapping[str, int], chain_id: int = 1337) -> None:
+    def __init__(
+        self,
+        *,
+        funded_accounts: Mapping[str, int],
+        chain_id: int = 1337,
+        journal_path: Path | str | None = None,
+        verify_replay: bool = False,
+    ) -> None:
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
             raise ConfigError(f"chain id must be a positive integer, got {chain_id!r}")
         self.chain_id = chain_id
         self._lock = threading.Lock()
+        genesis_state = _genesis_state(funded_accounts)
         self._backend = PyEVMBackend(
             genesis_parameters=PyEVMBackend.generate_genesis_params(
                 overrides={"timestamp": GENESIS_TIMESTAMP}
             ),
-            genesis_state=_genesis_state(funded_accounts),
+            genesis_state=genesis_state,
         )
         # eth-tester's chain class hard-codes its own id; py-evm reads `self.chain_id` for the
         # CHAINID opcode, so an instance attribute is enough. (The default fork is Prague.)
@@ -132,10 +186,24 @@ class EmbeddedChain:
         self._filter_ids = itertools.count(1)
         self._handlers = self._build_handlers()
         self._client_version = _client_version()
+        # Set when the chain must stop answering: closed, or a block could not be journaled.
+        self._unavailable: str | None = None
+        self._journal: ChainJournal | None = None
+        self._store: _RecordingMemoryDB | None = None
+        if journal_path is not None:
+            self._open_journal(Path(journal_path), genesis_state, verify_replay)
 
     @property
     def _chain(self) -> Any:
         return self._backend.chain
+
+    def close(self) -> None:
+        """Release the journal; afterwards every call is refused. Safe to call twice."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            self._unavailable = self._unavailable or "the chain is closed"
 
     # -----------------------------------------------------------------------------------------
     # Entry point
@@ -155,6 +223,8 @@ class EmbeddedChain:
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, "invalid argument: params must be an array")
         with self._lock:
+            if self._unavailable is not None:
+                raise RpcError(SERVER_ERROR, self._unavailable)
             return handler(params)
 
     @property
@@ -404,12 +474,27 @@ class EmbeddedChain:
             _block, _receipt, computation = self._chain.apply_transaction(tx)
         except (ValidationError, PyEVMError) as exc:
             raise RpcError(SERVER_ERROR, f"invalid transaction: {exc}") from None
-        (block_hash,) = self._backend.mine_blocks(1)
-        self._index_block(self._chain.get_block_by_hash(block_hash))
+        # Post-merge eth-tester mines with a random mix_hash (it stands for prevrandao).
+        block = self._mine(mix_hash=os.urandom(32), coinbase=ZERO_ADDRESS)
+        logs = self._index_block(block)
+        reverts: tuple[tuple[int, bytes], ...] = ()
         if computation.is_error and isinstance(computation.error, Revert):
             self._revert_data[tx.hash] = computation.output
-        log.debug("mined tx %s in block %d", hex_data(tx.hash), self._head_number())
+            reverts = ((0, computation.output),)
+        if self._journal is not None:
+            self._journal_block(block, reverts, logs)
+        log.debug("mined tx %s in block %d", hex_data(tx.hash), block.number)
         return hex_data(tx.hash)
+
+    def _mine(self, *, mix_hash: bytes, coinbase: bytes) -> BlockAPI:
+        """Mine the pending block exactly as eth-tester's `mine_blocks` does, except that the
+        caller chooses the `mix_hash` (eth-tester draws one, which a replay could not redo)."""
+        pending = self._chain.get_block().transactions
+        return self._chain.mine_block(
+            coinbase=coinbase,
+            mix_hash=mix_hash,
+            blob_gas_used=sum(get_total_blob_gas(tx) for tx in pending),
+        )
 
     def _decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
         if not raw:
@@ -512,17 +597,39 @@ class EmbeddedChain:
         timestamp = max(int(time.time()), parent.timestamp + 1)
         self._chain.header = self._chain.header.copy(timestamp=timestamp)
 
-    def _index_block(self, block: BlockAPI) -> None:
+    def _index_block(self, block: BlockAPI) -> tuple[RecordedLog, ...]:
         """Remember where each transaction is and every log, once, as the block is mined."""
         receipts = block.get_receipts(self._chain.chaindb)
-        log_index = 0
-        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-            self._tx_locations[tx.hash] = (block.number, tx_index)
-            for entry in receipt.logs:
-                raw = serialize_log(block, tx, tx_index, entry, log_index, is_pending=False)
-                self._logs.append(format_log(raw, log_index))
-                self._log_blocks.append(block.number)
-                log_index += 1
+        logs = tuple(
+            RecordedLog(
+                tx_index,
+                entry.address,
+                tuple(topic.to_bytes(32, "big") for topic in entry.topics),
+                entry.data,
+            )
+            for tx_index, receipt in enumerate(receipts)
+            for entry in receipt.logs
+        )
+        self._index(block.number, block.hash, [tx.hash for tx in block.transactions], logs)
+        return logs
+
+    def _index(
+        self, number: int, block_hash: bytes, tx_hashes: list[bytes], logs: tuple[RecordedLog, ...]
+    ) -> None:
+        for tx_index, tx_hash in enumerate(tx_hashes):
+            self._tx_locations[tx_hash] = (number, tx_index)
+        for log_index, entry in enumerate(logs):
+            raw = {
+                "address": entry.address,
+                "topics": entry.topics,
+                "data": entry.data,
+                "block_number": number,
+                "block_hash": block_hash,
+                "transaction_hash": tx_hashes[entry.tx_index],
+                "transaction_index": entry.tx_index,
+            }
+            self._logs.append(format_log(raw, log_index))
+            self._log_blocks.append(number)
 
     def _located(self, params: list[Any]) -> tuple[bytes, BlockAPI, int] | None:
         (hash_param,) = unpack_params(params, 1)
@@ -559,6 +666,175 @@ class EmbeddedChain:
         if revert_data is not None:
             receipt["revertReason"] = hex_data(revert_data)  # as Besu reports it
         return receipt
+
+    # -----------------------------------------------------------------------------------------
+    # Journal: durability across restarts
+    # -----------------------------------------------------------------------------------------
+
+    def _open_journal(
+        self, path: Path, genesis_state: Mapping[bytes, Mapping[str, Any]], verify_replay: bool
+    ) -> None:
+        self._store = _install_recording_store(self._chain)
+        configured = GenesisRecord(
+            chain_id=self.chain_id,
+            funded_accounts=tuple(
+                sorted((address, account["balance"]) for address, account in genesis_state.items())
+            ),
+            genesis_hash=self._chain.get_canonical_block_hash(0),
+            state_format=_state_format(),
+        )
+        journal = ChainJournal.open(path, configured)
+        try:
+            same_format = journal.genesis.state_format == configured.state_format
+            if not same_format and not verify_replay:
+                log.info(
+                    "chain journal %s was written by %s, this is %s: re-executing every block",
+                    path,
+                    journal.genesis.state_format,
+                    configured.state_format,
+                )
+            self._replay(journal, fast=same_format and not verify_replay)
+        except BaseException:
+            journal.close()
+            raise
+        self._journal = journal
+
+    def _replay(self, journal: ChainJournal, *, fast: bool) -> None:
+        """Rebuild every journaled block on top of genesis, refusing any deviation."""
+        started = time.perf_counter()
+        parent_hash = self._chain.get_canonical_block_hash(0)
+        number = 0
+        for record in journal.records():
+            number += 1
+            try:
+                if record.number != number:
+                    raise ValidationError(f"the journal records block {record.number} here")
+                if fast:
+                    self._restore_block(record, parent_hash)
+                else:
+                    self._remine_block(record)
+            except _REPLAY_ERRORS as exc:
+                raise ChainJournalError(
+                    f"chain journal {journal.path}: block {number} cannot be rebuilt as "
+                    f"recorded ({type(exc).__name__}: {exc}); refusing to start rather than "
+                    "fork the chain"
+                ) from exc
+            parent_hash = record.block_hash
+        if fast:
+            # What mining leaves behind: the pending block on top of the head.
+            self._chain.header = self._chain.create_header_from_parent(self._head())
+        if self._head().hash != parent_hash:
+            raise ChainJournalError(
+                f"chain journal {journal.path}: after block {number} the chain head is "
+                f"{hex_data(self._head().hash)}, not the last journaled block; refusing to start"
+            )
+        log.info(
+            "chain journal %s: %s %d blocks in %.2f s; head %s",
+            journal.path,
+            "restored" if fast else "re-executed",
+            number,
+            time.perf_counter() - started,
+            hex_data(parent_hash),
+        )
+
+    def _restore_block(self, record: BlockRecord, parent_hash: bytes) -> None:
+        """Apply a block record's store writes, check the block they hold, and index it.
+
+        The writes come from a checksummed record, but are checked anyway, cheaply (py-evm's
+        own decoding would cost more than a millisecond per block): the stored header must
+        hash to the recorded hash and carry the recorded parent, number, timestamp, mix_hash
+        and coinbase; the block must be canonical, its state root present, and the store must
+        place each recorded transaction in it.
+        """
+        assert self._store is not None
+        kv_store = self._store.kv_store
+        kv_store.update(record.db_writes)
+        for key in record.db_deletes:
+            kv_store.pop(key, None)
+        header_rlp = kv_store.get(record.block_hash)
+        if header_rlp is None or keccak(header_rlp) != record.block_hash:
+            raise ValidationError("the store holds no header with the recorded hash")
+        fields = rlp.decode(header_rlp)
+        stored = (
+            big_endian_to_int(fields[_HEADER_NUMBER]),
+            fields[_HEADER_PARENT_HASH],
+            big_endian_to_int(fields[_HEADER_TIMESTAMP]),
+            fields[_HEADER_MIX_HASH],
+            fields[_HEADER_COINBASE],
+        )
+        recorded = (record.number, parent_hash, record.timestamp, record.mix_hash, record.coinbase)
+        if stored != recorded:
+            raise ValidationError(f"the stored header has {stored}, the record {recorded}")
+        chaindb = self._chain.chaindb
+        if chaindb.get_canonical_block_hash(record.number) != record.block_hash:
+            raise ValidationError("the block is not the canonical one at its height")
+        if fields[_HEADER_STATE_ROOT] not in kv_store:
+            raise ValidationError("its state root is missing from the store")
+        tx_hashes = [keccak(raw) for raw in record.transactions]
+        for tx_index, tx_hash in enumerate(tx_hashes):
+            if chaindb.get_transaction_index(tx_hash) != (record.number, tx_index):
+                raise ValidationError(f"the store does not place transaction {tx_index} in it")
+        self._index(record.number, record.block_hash, tx_hashes, record.logs)
+        for tx_index, output in record.reverts:
+            self._revert_data[tx_hashes[tx_index]] = output
+
+    def _remine_block(self, record: BlockRecord) -> None:
+        """Re-execute a block record's transactions, mine them as they were mined live, check
+        the hash, and index the block.
+
+        Runs py-evm's whole validation (signatures, nonces, balances, block rules); the
+        transaction-pool policy of `_check_transaction` already held when they were accepted.
+        """
+        assert self._store is not None
+        builder = self._chain.get_vm().get_transaction_builder()
+        self._chain.header = self._chain.header.copy(timestamp=record.timestamp)
+        for raw in record.transactions:
+            tx = builder.decode(raw)
+            _block, _receipt, computation = self._chain.apply_transaction(tx)
+            if computation.is_error and isinstance(computation.error, Revert):
+                self._revert_data[tx.hash] = computation.output
+        block = self._mine(mix_hash=record.mix_hash, coinbase=record.coinbase)
+        if block.hash != record.block_hash:
+            raise ValidationError(
+                f"re-executing its transactions gives block hash {hex_data(block.hash)}, the "
+                f"journal recorded {hex_data(record.block_hash)}"
+            )
+        self._store.take_changes()  # already in the journal
+        self._index_block(block)
+
+    def _journal_block(
+        self,
+        block: BlockAPI,
+        reverts: tuple[tuple[int, bytes], ...],
+        logs: tuple[RecordedLog, ...],
+    ) -> None:
+        """Append the just-mined block to the journal, flushed, before anyone hears of it.
+
+        If that fails the chain stops answering at all: it holds a block the journal lacks,
+        and a restart would not bring it back, so no client may see it.
+        """
+        assert self._journal is not None and self._store is not None
+        writes, deletes = self._store.take_changes()
+        record = BlockRecord(
+            number=block.number,
+            block_hash=block.hash,
+            timestamp=block.header.timestamp,
+            mix_hash=block.header.mix_hash,
+            coinbase=block.header.coinbase,
+            transactions=tuple(tx.encode() for tx in block.transactions),
+            reverts=reverts,
+            db_writes=writes,
+            db_deletes=deletes,
+            logs=logs,
+        )
+        try:
+            self._journal.append(record)
+        except ChainJournalError as exc:
+            self._unavailable = (
+                f"chain unavailable: {exc}. Restart the sentinel once the disk is fixed."
+            )
+            log.critical("%s", self._unavailable)
+            raise RpcError(SERVER_ERROR, self._unavailable) from None
 
     # -----------------------------------------------------------------------------------------
     # Logs and filters
@@ -671,6 +947,54 @@ def _genesis_state(funded_accounts: Mapping[str, int]) -> dict[bytes, dict[str, 
             "storage": {},
         }
     return state
+
+
+class _RecordingMemoryDB(MemoryDB):
+    """py-evm's in-memory key-value store, noting each change since the last `take_changes`.
+
+    A block's changes go into its journal record, so a restart applies them instead of
+    re-executing the block. Between blocks the store only receives content-addressed trie
+    nodes of rejected transactions, harmless to keep or to lose.
+    """
+
+    def __init__(self, kv_store: dict[bytes, bytes]) -> None:
+        super().__init__(kv_store)
+        self._changes: dict[bytes, bytes | None] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.kv_store[key] = value
+        self._changes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.kv_store[key]
+        self._changes[key] = None
+
+    def take_changes(self) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[bytes, ...]]:
+        """(writes, deletes) since the previous call, and start noting afresh."""
+        changes, self._changes = self._changes, {}
+        writes = tuple((key, value) for key, value in changes.items() if value is not None)
+        deletes = tuple(key for key, value in changes.items() if value is None)
+        return writes, deletes
+
+
+def _install_recording_store(chain: Any) -> _RecordingMemoryDB:
+    """Swap the chain's store for a recording one holding the same (genesis) contents."""
+    database = chain.chaindb.db
+    if not isinstance(database, AtomicDB) or type(database.wrapped_db) is not MemoryDB:
+        raise ChainJournalError(
+            "the chain journal needs py-evm's in-memory store (AtomicDB over MemoryDB), found "
+            f"{type(database).__name__}; is CHAIN_DB_BACKEND_CLASS set?"
+        )
+    store = _RecordingMemoryDB(database.wrapped_db.kv_store)
+    database.wrapped_db = store
+    return store
+
+
+def _state_format() -> str:
+    """The software whose store layout block records' writes follow (the journal notes it)."""
+    return ", ".join(
+        f"{package} {importlib.metadata.version(package)}" for package in ("py-evm", "eth-tester")
+    )
 
 
 def _client_version() -> str:

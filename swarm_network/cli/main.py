@@ -13,6 +13,15 @@ from swarm_network.cli.common import setup_logging
 from swarm_network.errors import SwarmError
 
 
+def _add_keep_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keep-models",
+        type=int,
+        default=5,
+        help="how many of the latest agreed models this node keeps copies of (default 5)",
+    )
+
+
 def _add_sentinel(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sentinel", help="start the first node: chain, contracts, REST, files")
     p.add_argument("--data-dir", type=Path, default=Path("swarm-data/sentinel"))
@@ -23,6 +32,7 @@ def _add_sentinel(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--file-port", type=int, default=30305)
     p.add_argument("--join-token", default=os.environ.get("SWARM_JOIN_TOKEN"))
     p.add_argument("--chain-id", type=int, default=1337)
+    _add_keep_models(p)
     p.set_defaults(run=_run_sentinel)
 
 
@@ -38,6 +48,7 @@ def _run_sentinel(args: argparse.Namespace) -> int:
         advertise_host=args.advertise_host,
         join_token=args.join_token,
         chain_id=args.chain_id,
+        keep_models=args.keep_models,
     )
 
     def announce(info: dict) -> None:
@@ -79,6 +90,7 @@ def _add_sn(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advertise-host")
     p.add_argument("--rest-port", type=int, default=30304)
     p.add_argument("--file-port", type=int, default=30305)
+    _add_keep_models(p)
     p.set_defaults(run=_run_sn)
 
 
@@ -95,6 +107,7 @@ def _run_sn(args: argparse.Namespace) -> int:
         rest_port=args.rest_port,
         file_port=args.file_port,
         advertise_host=args.advertise_host,
+        keep_models=args.keep_models,
     )
 
     def announce(info: dict) -> None:

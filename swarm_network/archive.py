@@ -1,0 +1,89 @@
+"""SN nodes keep copies of the agreed models, so a learner that rejoins or joins late can
+catch up even when every learner of that step is gone. Copies are content-addressed and
+verified against the agreed hash on chain before they are kept; the newest `retention` are."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from pathlib import Path
+
+from swarm_learning.file_store import FileStore
+from swarm_learning.peer_fetch import fetch_many
+from swarm_network.chain.client import SwarmContract
+from swarm_network.errors import ChainError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION = 5
+ARCHIVE_INTERVAL_S = 0.5
+
+
+class ModelArchive:
+    """Blocking (chain reads, downloads): run `archive_new` in a thread."""
+
+    def __init__(
+        self,
+        *,
+        contract: SwarmContract,
+        store: FileStore,
+        retention: int = DEFAULT_RETENTION,
+        fetch_timeout_s: float = 30.0,
+    ) -> None:
+        if retention < 1:
+            raise ValueError("retention must be at least 1")
+        self.contract = contract
+        self.store = store
+        self.retention = retention
+        self.fetch_timeout_s = fetch_timeout_s
+        self.kept: OrderedDict[int, str] = OrderedDict()  # step -> agreed hash, oldest first
+        self._next_step: int | None = None
+
+    def archive_new(self) -> list[int]:
+        """Copy the agreed models of steps settled since the last call; returns their steps."""
+        current = self.contract.current_step()
+        if self._next_step is None:
+            self._next_step = max(0, current - self.retention)
+        archived = []
+        while self._next_step < current:
+            step = self._next_step
+            agreed = self.contract.step(step).agreed_hash
+            if agreed is None:
+                break  # not settled yet: try again on the next pass
+            if self._copy(step, agreed):
+                archived.append(step)
+            self._next_step = step + 1
+        return archived
+
+    def _copy(self, step: int, agreed: str) -> bool:
+        holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
+        urls = [self.contract.node(address).file_url for address in holders]
+        result = fetch_many(
+            [(url, agreed) for url in urls], self.store, timeout_s=self.fetch_timeout_s
+        ).get(agreed)
+        if not isinstance(result, Path):
+            log.warning("agreed model of step %d not archived: %s", step, result)
+            return False
+        self.kept[step] = agreed
+        self._prune()
+        log.info("archived agreed model %s of step %d", agreed[:12], step)
+        return True
+
+    def _prune(self) -> None:
+        while len(self.kept) > self.retention:
+            _, old = self.kept.popitem(last=False)
+            if old not in self.kept.values():
+                self.store.path(old).unlink(missing_ok=True)
+
+
+async def run_archive(archive: ModelArchive, stop: asyncio.Event) -> None:
+    """Archive in the background until `stop` is set; chain trouble is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(archive.archive_new)
+        except ChainError as exc:
+            log.warning("model archive paused: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=ARCHIVE_INTERVAL_S)
