@@ -35,6 +35,8 @@ def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
         f"  merge {training['merge_method'] or '-'}  learners {training['learners']}"
         f" ({training['finished_learners']} finished)  block {training['block_number']}\n"
     )
+    if training["waiting_for"]:
+        print("waiting for: " + ", ".join(training["waiting_for"]) + "\n")
     print(
         table(
             ["address", "role", "status", "last step", "file server"],
