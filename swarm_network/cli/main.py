@@ -31,7 +31,13 @@ def _add_sentinel(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rest-port", type=int, default=30304)
     p.add_argument("--file-port", type=int, default=30305)
     p.add_argument("--join-token", default=os.environ.get("SWARM_JOIN_TOKEN"))
-    p.add_argument("--chain-id", type=int, default=1337)
+    p.add_argument("--chain-id", type=int, default=1337, help="of the embedded chain")
+    p.add_argument(
+        "--chain-url",
+        help="use this Ethereum JSON-RPC endpoint (anvil, geth, Besu...) instead of the "
+        "embedded chain; the sentinel's key must hold funds there (see --key-file)",
+    )
+    p.add_argument("--key-file", type=Path, help="the sentinel's key (default: DATA_DIR/node.key)")
     _add_keep_models(p)
     p.set_defaults(run=_run_sentinel)
 
@@ -49,6 +55,8 @@ def _run_sentinel(args: argparse.Namespace) -> int:
         join_token=args.join_token,
         chain_id=args.chain_id,
         keep_models=args.keep_models,
+        chain_url=args.chain_url,
+        key_file=args.key_file,
     )
 
     def announce(info: dict) -> None:
