@@ -60,6 +60,8 @@ class LocalSwarm:
     sentinel_rest: str | None = None
     sentinel_rpc: str | None = None
     sn_rest: str | None = None
+    sentinel: NodeProcess | None = None
+    _sentinel_ports: tuple[int, int, int] | None = None
 
     def _spawn(self, name: str, args: list[str]) -> NodeProcess:
         log_dir = self.work_dir / "logs"
@@ -92,8 +94,12 @@ class LocalSwarm:
                 time.sleep(0.2)
         raise RuntimeError(f"{process.name} not healthy after {timeout_s}s:\n{process.log_tail()}")
 
-    def start_sentinel(self, timeout_s: float = 60.0) -> str:
-        rpc, rest, files = free_port(), free_port(), free_port()
+    def start_sentinel(self, timeout_s: float = 60.0, extra_args: list[str] | None = None) -> str:
+        """Start the sentinel; called again after it died, it comes back on the same ports
+        and data dir (a restart)."""
+        if self._sentinel_ports is None:
+            self._sentinel_ports = (free_port(), free_port(), free_port())
+        rpc, rest, files = self._sentinel_ports
         process = self._spawn(
             "sentinel",
             [
@@ -103,8 +109,10 @@ class LocalSwarm:
                 "--rpc-port", str(rpc),
                 "--rest-port", str(rest),
                 "--file-port", str(files),
+                *(extra_args or []),
             ],
         )  # fmt: skip
+        self.sentinel = process
         self.sentinel_rest = f"http://{self.host}:{rest}"
         self.sentinel_rpc = f"http://{self.host}:{rpc}"
         self._wait_healthy(process, self.sentinel_rest, timeout_s)
