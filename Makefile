@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP) contracts/node_modules/.package-lock.json
+setup: $(STAMP) contracts/node_modules/.package-lock.json tests/anvil/node_modules/.package-lock.json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 # solc-js, pinned by contracts/package-lock.json: only needed to recompile the contracts.
 contracts/node_modules/.package-lock.json: contracts/package.json contracts/package-lock.json
 	npm ci --prefix contracts --no-audit --no-fund
+
+# anvil, pinned by tests/anvil/package-lock.json: a second, independent chain for the tests.
+tests/anvil/node_modules/.package-lock.json: tests/anvil/package.json tests/anvil/package-lock.json
+	npm ci --prefix tests/anvil --no-audit --no-fund
 
 demo: setup
 	$(BIN)/swarm demo
@@ -31,4 +35,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) contracts/node_modules swarm-data
+	rm -rf $(VENV) contracts/node_modules tests/anvil/node_modules swarm-data

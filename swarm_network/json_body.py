@@ -21,7 +21,13 @@ def parse_json_body(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     text = body.decode("utf-8")
     if not _nesting_within(body, max_depth):
         raise ValueError(f"JSON nested deeper than {max_depth} levels or unbalanced")
-    return json.loads(text)
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: echoing one back (as a request id) would make our own
+    answer invalid JSON."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _nesting_within(body: bytes, max_depth: int) -> bool:
