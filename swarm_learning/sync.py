@@ -9,7 +9,6 @@ fetching the agreed model, so no operator action is needed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -183,17 +182,24 @@ class SyncProtocol:
         return arrays, agreed
 
     def _wait_archived(self, agreed: str) -> None:
-        """Keep serving the final model until an SN node holds a copy of it (bounded), so
-        that it outlives the learners: a node that comes later can still fetch it."""
-        urls = [n.file_url for n in self.contract.nodes() if n.role == "network"]
+        """Keep serving the final model until every reachable SN node holds a copy of it
+        (bounded), so that it outlives the learners: a node that comes later can still fetch
+        it. An SN node that cannot be reached is not waited for."""
+        pending = {n.file_url for n in self.contract.nodes() if n.role == "network"}
         deadline = time.monotonic() + self.settings.archive_wait_s
         for interval in self._poll_intervals():
-            for url in urls:
-                with contextlib.suppress(requests.RequestException):
+            for url in sorted(pending):
+                try:
                     if requests.head(f"{url}/files/{agreed}", timeout=2).status_code == 200:
-                        return
+                        pending.discard(url)
+                except requests.ConnectionError:
+                    pending.discard(url)
+                except requests.RequestException:
+                    pass
+            if not pending:
+                return
             if time.monotonic() > deadline:
-                log.warning("no SN node archived the final model %s yet", agreed[:12])
+                log.warning("final model %s not yet copied by %s", agreed[:12], sorted(pending))
                 return
             time.sleep(interval)
 

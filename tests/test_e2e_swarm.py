@@ -4,12 +4,14 @@ step, the REST API telling the same story, and a model that learned something.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
 
 import pytest
 import requests
+from anvil_node import MISSING_REASON, anvil_binary, run_anvil
 
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
@@ -20,12 +22,24 @@ EPOCHS = 12  # 14 batches per epoch, a sync every 32 batches: 7 sync steps
 TIMEOUT_S = 300
 
 
-@pytest.fixture(scope="module")
-def finished_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
-    swarm = LocalSwarm(work_dir=tmp_path_factory.mktemp("e2e"))
-    try:
+@pytest.fixture(scope="module", params=["embedded", "anvil"])
+def finished_swarm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalSwarm]:
+    """The whole swarm, trained to the end, on the sentinel's embedded chain and on anvil."""
+    work_dir = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    with contextlib.ExitStack() as stack:
+        sentinel_args: list[str] = []
+        if request.param == "anvil":
+            if anvil_binary() is None:
+                pytest.skip(MISSING_REASON)
+            node = stack.enter_context(run_anvil())
+            key_file = work_dir / "anvil.key"
+            key_file.write_text(node.funded_key)
+            sentinel_args = ["--chain-url", node.url, "--key-file", str(key_file)]
+        swarm = stack.enter_context(LocalSwarm(work_dir=work_dir))
         prepare_learner_data(swarm, LEARNERS, seed=0)
-        swarm.start_sentinel()
+        swarm.start_sentinel(extra_args=sentinel_args)
         sn_url = swarm.start_sn()
         program_args = ["--epochs", str(EPOCHS), "--min-peers", "2"]
         learners = [
@@ -38,8 +52,6 @@ def finished_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSw
         for learner in learners:
             assert learner.popen.returncode == 0, f"{learner.name} failed:\n{learner.log_tail()}"
         yield swarm
-    finally:
-        swarm.stop()
 
 
 def _result(swarm: LocalSwarm, name: str) -> dict:
@@ -47,9 +59,9 @@ def _result(swarm: LocalSwarm, name: str) -> dict:
 
 
 def _contract(swarm: LocalSwarm) -> SwarmContract:
-    assert swarm.sentinel_rest and swarm.sentinel_rpc
+    assert swarm.sentinel_rest
     chain = requests.get(f"{swarm.sentinel_rest}/v1/chain", timeout=10).json()
-    return SwarmContract(w3=connect(swarm.sentinel_rpc), address=chain["contract_address"])
+    return SwarmContract(w3=connect(chain["rpc_url"]), address=chain["contract_address"])
 
 
 def test_every_learner_ends_with_the_same_model(finished_swarm: LocalSwarm) -> None:
@@ -73,18 +85,23 @@ def test_the_model_learned(finished_swarm: LocalSwarm) -> None:
 def test_chain_records_every_step(finished_swarm: LocalSwarm) -> None:
     contract = _contract(finished_swarm)
     summary = contract.summary()
+    assert contract.code_matches_artifact()
     learners = {n.address for n in contract.nodes() if n.role == "learner"}
     assert len(learners) == 3 and summary.finished_count == 3
     last_step = summary.current_step - 1
     assert last_step >= 5
+    sizes: list[int] = []
     final_hash = _result(finished_swarm, LEARNERS[0])["final_model_hash"]
     for k in range(last_step + 1):
         step = contract.step(k)
         assert step.closed, k
-        assert len(step.participants) >= 2 and set(step.participants) <= learners
+        # A learner that joins after step 0 closed catches up and runs its last step alone.
+        assert step.participants and set(step.participants) <= learners
+        sizes.append(len(step.participants))
         assert step.agreed_hash is not None, k
         merged = [c.merged_hash for c in contract.contributions(k)]
         assert merged.count(step.agreed_hash) * 2 > len(merged)
+    assert max(sizes) == 3 and sorted(sizes)[len(sizes) // 2] >= 2
     assert contract.step(last_step).agreed_hash == final_hash
     # Each learner's own log of its steps names the same participants as the chain.
     for name in LEARNERS:
