@@ -19,20 +19,19 @@ import numpy as np
 import requests
 
 from swarm_learning.file_store import FileStore
-from swarm_learning.merge import MeanAccumulator, get_merge
+from swarm_learning.merge import get_merge
 from swarm_learning.peer_fetch import fetch_many
 from swarm_learning.settings import LearnerSettings
+from swarm_learning.step_merge import eligible_contributions, merge_contributions
 from swarm_learning.weights import (
     WeightSchema,
     decode_weights,
     encode_weights,
-    flatten,
-    unflatten,
     validate,
 )
 from swarm_network.chain.client import SwarmContract
 from swarm_network.chain.records import ZERO_HASH, Contribution
-from swarm_network.errors import ContractRevert, InvalidWeights, SwarmError
+from swarm_network.errors import ContractRevert, SwarmError
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +66,6 @@ class StepResult:
         return json.dumps({**self.__dict__, "total_s": self.total_s})
 
 
-def merge_weight(c: Contribution) -> float:
-    """The on-chain staleness rule: late work counts, less the later it is."""
-    return float(c.weightage) / (1 + c.staleness)
-
-
 class SyncProtocol:
     def __init__(
         self,
@@ -99,7 +93,7 @@ class SyncProtocol:
         # Which participants of my last merged step I refused: sent with my next report.
         self._rejected_mask = 0
         self._file_urls: dict[str, str] = {}
-        self._merge_fn = get_merge(merge_method)
+        get_merge(merge_method)  # an unknown method fails here, before any step
 
     # ---------------------------------------------------------------- one step
 
@@ -117,7 +111,14 @@ class SyncProtocol:
 
         files, rejected = self._fetch(contributions, own_hash=weight_hash)
         fetched = time.monotonic()
-        merged, used, bad = self._merge(contributions, files, own=(weight_hash, arrays))
+        merged, used, bad = merge_contributions(
+            contributions,
+            files,
+            own=(weight_hash, arrays),
+            schema=self.schema,
+            method=self.merge_method,
+            params=self.merge_params,
+        )
         data = encode_weights(merged)
         merged_hash = self.store.put_bytes(data)
         done = time.monotonic()
@@ -378,11 +379,7 @@ class SyncProtocol:
         same set in the same order and gets the same bytes.
         """
         base = ZERO_HASH if step == 0 else (self.contract.step(step - 1).agreed_hash or ZERO_HASH)
-        eligible = [c for c in contributions if c.base_hash == base or c.staleness > 0]
-        for c in contributions:
-            if c not in eligible:
-                log.warning("step %d: %s started from a stale model; not merged", step, c.address)
-        return sorted(eligible, key=lambda c: c.address.lower())
+        return eligible_contributions(contributions, base)
 
     def _file_url(self, address: str) -> str:
         if address not in self._file_urls:
@@ -410,47 +407,3 @@ class SyncProtocol:
                 log.warning("step file of %s refused or missing: %s", c.address, outcome)
                 rejected.append((c.address, str(outcome)))
         return files, rejected
-
-    def _merge(
-        self,
-        contributions: list[Contribution],
-        files: dict[str, Path],
-        *,
-        own: tuple[str, Arrays],
-    ) -> tuple[Arrays, list[str], list[tuple[str, str]]]:
-        own_hash, own_arrays = own
-        used: list[str] = []
-        bad: list[tuple[str, str]] = []
-        rows: list[np.ndarray] = []
-        weights: list[float] = []
-        streaming = self.merge_method == "mean"
-        accumulator = MeanAccumulator(self.schema.num_elements) if streaming else None
-        for c in contributions:
-            if c.weight_hash != own_hash and c.weight_hash not in files:
-                continue  # not delivered: already in `rejected`
-            try:
-                # Our own contribution passes the same checks as everybody else's: a node whose
-                # model went NaN must leave itself out exactly as its peers leave it out.
-                if c.weight_hash == own_hash:
-                    arrays = own_arrays
-                else:
-                    arrays = decode_weights(files[c.weight_hash].read_bytes())
-                validate(arrays, self.schema)
-            except InvalidWeights as exc:
-                log.warning("contribution of %s rejected: %s", c.address, exc)
-                bad.append((c.address, str(exc)))
-                continue
-            vector = flatten(arrays, self.schema)
-            if accumulator is not None:
-                accumulator.add(vector, merge_weight(c))
-            else:
-                rows.append(vector)
-                weights.append(merge_weight(c))
-            used.append(c.address)
-        if not used:
-            raise SwarmError("no valid contribution to merge (every file was refused)")
-        if accumulator is not None:
-            merged = accumulator.result()
-        else:
-            merged = self._merge_fn(np.stack(rows), np.asarray(weights), **self.merge_params)
-        return unflatten(merged, self.schema), used, bad
