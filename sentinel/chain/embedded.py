@@ -616,6 +616,8 @@ class EmbeddedChain:
     def _index(
         self, number: int, block_hash: bytes, tx_hashes: list[bytes], logs: tuple[RecordedLog, ...]
     ) -> None:
+        """Index one block's transactions and logs. Shared by mining and by restoring a journaled
+        block, which knows both from its record without decoding the block with py-evm."""
         for tx_index, tx_hash in enumerate(tx_hashes):
             self._tx_locations[tx_hash] = (number, tx_index)
         for log_index, entry in enumerate(logs):

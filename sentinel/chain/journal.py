@@ -356,15 +356,17 @@ class ChainJournal:
             raise ChainJournalError(f"cannot open chain journal {path}: {exc}") from exc
         try:
             _lock(fd, path)
-            recorded, start, end = _check_file(path, fd)
-            differences = recorded.differences(genesis)
-            if differences:
+            scan = _scan(path, fd)
+            differences = scan.genesis.differences(genesis)
+            if differences:  # checked before any change to the file: it is someone else's
                 raise ChainJournalError(
                     f"chain journal {path} belongs to another chain: it records "
                     f"{'; '.join(differences)}. Start with the settings (and node key) that "
                     "created it, or with a new data directory."
                 )
-            return cls(path, fd, recorded, start, end)
+            if scan.torn_tail:
+                _cut_torn_tail(path, fd, scan)
+            return cls(path, fd, scan.genesis, scan.start, scan.good_end)
         except BaseException:
             os.close(fd)
             raise
@@ -447,11 +449,19 @@ def _lock(fd: int, path: Path) -> None:
         ) from None
 
 
-def _check_file(path: Path, fd: int) -> tuple[GenesisRecord, int, int]:
-    """Check every record's frame and cut off a torn tail.
+@dataclass(frozen=True)
+class _Scan:
+    """What a check of every frame found: block records in [start, good_end), then a torn tail."""
 
-    Returns the recorded genesis, where the block records start, and where the good ones end.
-    """
+    genesis: GenesisRecord
+    start: int
+    good_end: int
+    good_records: int
+    torn_tail: bytes
+
+
+def _scan(path: Path, fd: int) -> _Scan:
+    """Check every record's frame; raise if a bad one is followed by a valid one."""
     size = os.fstat(fd).st_size
     with os.fdopen(os.dup(fd), "rb") as handle:
         if handle.read(len(FILE_MAGIC)) != FILE_MAGIC:
@@ -472,7 +482,7 @@ def _check_file(path: Path, fd: int) -> tuple[GenesisRecord, int, int]:
             good_end += _FRAME_HEADER.size + len(payload)
             count += 1
         if good_end == size:
-            return genesis, start, good_end
+            return _Scan(genesis, start, good_end, count, b"")
         handle.seek(good_end)
         tail = handle.read()
     later = _next_valid_frame(tail)
@@ -483,8 +493,7 @@ def _check_file(path: Path, fd: int) -> tuple[GenesisRecord, int, int]:
             "last write but corruption. Refusing to start, since skipping blocks would fork the "
             "chain; restore the journal from a backup."
         )
-    _cut_torn_tail(path, fd, good_end, tail, count)
-    return genesis, start, good_end
+    return _Scan(genesis, start, good_end, count, tail)
 
 
 def _read_frame(handle: BinaryIO, available: int) -> bytes | None:
@@ -519,12 +528,13 @@ def _next_valid_frame(data: bytes) -> int | None:
     return None
 
 
-def _cut_torn_tail(path: Path, fd: int, good_end: int, tail: bytes, count: int) -> None:
-    """Keep a copy of the torn bytes beside the journal, then truncate the journal to `good_end`."""
+def _cut_torn_tail(path: Path, fd: int, scan: _Scan) -> None:
+    """Keep a copy of the torn bytes beside the journal, then truncate the journal before them."""
+    good_end = scan.good_end
     copy = path.with_name(f"{path.name}{TORN_SUFFIX}-{good_end}")
     try:
         with open(copy, "wb") as handle:
-            handle.write(tail)
+            handle.write(scan.torn_tail)
             handle.flush()
             os.fsync(handle.fileno())
         os.ftruncate(fd, good_end)
@@ -537,12 +547,12 @@ def _cut_torn_tail(path: Path, fd: int, good_end: int, tail: bytes, count: int) 
     log.warning(
         "chain journal %s: its last record (%d bytes at byte %d) is incomplete or damaged, as "
         "left by a crash during a write; it was cut off (copy kept in %s). The chain resumes "
-        "at block %d: the cut-off block had not been acknowledged to any client.",
+        "at block %d: the cut-off bytes held no block acknowledged to any client.",
         path,
-        len(tail),
+        len(scan.torn_tail),
         good_end,
         copy,
-        count,
+        scan.good_records,
     )
 
 
