@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth.chains.base import MiningChain
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import ValidationError, keccak
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
@@ -364,6 +365,89 @@ def test_a_failed_journal_write_stops_the_chain(
         assert send(reopened, raw)["status"] == "0x1"
     finally:
         reopened.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A block that fails to mine
+# ---------------------------------------------------------------------------------------------
+
+Patch = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def fail_after(original: Callable[..., Any]) -> Callable[..., Any]:
+    """py-evm's step done (its writes in the store), then a failure: a bug of ours or its."""
+
+    def patched(self: MiningChain, *args: Any, **kwargs: Any) -> Any:
+        original(self, *args, **kwargs)
+        raise RuntimeError("injected failure")
+
+    return patched
+
+
+def refuse(original: Callable[..., Any]) -> Callable[..., Any]:
+    """py-evm refusing the block, as it refused a non-canonically encoded transaction."""
+
+    def patched(self: MiningChain, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError("injected refusal")
+
+    return patched
+
+
+# where mining fails -> (py-evm method, how it fails, what the sender gets)
+MINING_FAILURES: dict[str, tuple[str, Patch, type[Exception]]] = {
+    "after applying the transaction": ("apply_transaction", fail_after, RuntimeError),
+    "block refused": ("mine_block", refuse, RpcError),
+    "after storing the block": ("mine_block", fail_after, RuntimeError),
+}
+
+
+@pytest.mark.parametrize("journaled", [True, False], ids=["journaled", "in-memory"])
+@pytest.mark.parametrize("failure", sorted(MINING_FAILURES))
+def test_a_block_that_fails_to_mine_leaves_no_trace(
+    history: History, journal: Path, monkeypatch: pytest.MonkeyPatch, failure: str, journaled: bool
+) -> None:
+    """Whatever fails while a transaction is mined, the chain is left exactly as it was (its
+    store too, down to the last key, and its journal) and the transaction can be sent again.
+
+    Before the fix, a failure left a half-applied pending block that every later transaction
+    was built on: the chain never mined again.
+    """
+    method, patch, raised = MINING_FAILURES[failure]
+    if journaled:
+        chain = open_chain(journal)
+        raw = sign(PAYER, len(NODES) + 1, to=SINK, value=13, gas=21_000)
+    else:
+        chain = EmbeddedChain(funded_accounts=FUNDED, chain_id=CHAIN_ID)
+        raw = sign(PAYER, 0, to=SINK, value=13, gas=21_000)
+    tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+    try:
+        view = chain_view(chain, history.tx_hashes, history.contract)
+        head = int(call(chain, "eth_blockNumber"), 16)
+        journal_bytes = journal.read_bytes()
+        store = dict(chain._core.store.kv_store)  # white-box: the undo must be exact
+        monkeypatch.setattr(MiningChain, method, patch(getattr(MiningChain, method)))
+        with pytest.raises(raised, match="injected"):
+            call(chain, "eth_sendRawTransaction", raw)
+        monkeypatch.undo()
+        assert chain._core.store.kv_store == store
+        assert journal.read_bytes() == journal_bytes
+        assert chain_view(chain, history.tx_hashes, history.contract) == view
+        assert call(chain, "eth_getBlockByNumber", hex(head + 1), False) is None
+        assert call(chain, "eth_getTransactionReceipt", tx_hash) is None
+        receipt = send(chain, raw)
+        assert receipt["status"] == "0x1"
+        assert int(receipt["blockNumber"], 16) == head + 1
+        after = chain_view(chain, [*history.tx_hashes, tx_hash], history.contract)
+    finally:
+        chain.close()
+    if not journaled:
+        return
+    for verify_replay in (False, True):
+        reopened = open_chain(journal, verify_replay=verify_replay)
+        try:
+            assert chain_view(reopened, [*history.tx_hashes, tx_hash], history.contract) == after
+        finally:
+            reopened.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ and compare the raw answers with anvil's, field by field:
 
 The second half sends only our server bad input that tests/test_rpc_server.py does not cover:
 whatever comes in, the answer is a JSON-RPC error object, never a crash or a traceback.
-Product bugs found on the way are strict xfail tests at the end.
+Product bugs found on the way are pinned by regression tests at the end.
 """
 
 from __future__ import annotations
@@ -1238,6 +1238,14 @@ BAD_RAW_TRANSACTIONS: dict[str, tuple[Callable[[int], bytes], str]] = {
         lambda n: type2_with(n, 5, b"\x5a" * 19),
         "invalid raw transaction",
     ),
+    "list in an integer field": (
+        lambda n: type2_with(n, 4, [b"\x52\x08"]),
+        "invalid raw transaction",
+    ),
+    "integer with a leading zero": (
+        lambda n: type2_with(n, 4, b"\x00\x52\x08"),
+        "invalid raw transaction",
+    ),
     "unprotected legacy": (unprotected_legacy, "only replay-protected (EIP-155) transactions"),
     "priority above max fee": (
         lambda n: signed_transfer(n, maxPriorityFeePerGas=MAX_FEE + 1),
@@ -1490,7 +1498,7 @@ def test_random_raw_transaction_mutations_never_break_the_server(ours: Endpoint)
 
 
 # ---------------------------------------------------------------------------------------------
-# Product bugs found by these tests (strict xfail: they pass once the bug is fixed)
+# Product bugs found by these tests (fixed; each test pins its fix)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1500,49 +1508,33 @@ def test_nan_id_gets_a_standard_json_answer(ours: Endpoint) -> None:
     assert response.json()["error"]["code"] in (PARSE_ERROR, INVALID_REQUEST)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: eth_getBlockByHash swallows its own invalid-params error (a 2-byte hash "
-    "answers null, not -32602), because parse_hash runs inside `except RpcError: return None`",
-)
 def test_malformed_block_hash_is_invalid_params(ours: Endpoint) -> None:
+    """Was null: the hash was parsed inside the `except RpcError: return None` meant for
+    unknown blocks, so its own invalid-params error was swallowed."""
     answer = ours.call("eth_getBlockByHash", ["0x12", False])
     assert answer.get("error", {}).get("code") == INVALID_PARAMS, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: eth_getBlockByNumber returns null for a block past the head before it checks "
-    "the second parameter, so ['0x1000', 'yes'] answers null instead of -32602",
-)
 def test_bad_full_flag_is_invalid_params_even_past_the_head(ours: Endpoint) -> None:
+    """Was null: a block past the head was answered before the second parameter was parsed."""
     answer = ours.call("eth_getBlockByNumber", ["0x1000", "yes"])
     assert answer.get("error", {}).get("code") == INVALID_PARAMS, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an RLP list where py-evm expects an integer raises TypeError in rlp's "
-    "big-endian decoding; _decode_transaction does not catch it, so the answer is -32603 "
-    "'internal error' (and a logged traceback) instead of -32000 'invalid raw transaction'",
-)
 def test_rlp_list_in_an_integer_field_is_an_invalid_transaction(ours: Endpoint) -> None:
+    """Was -32603 and a logged traceback: rlp's integer decoding raised TypeError."""
     legacy = rlp.decode(unprotected_legacy(0))
     legacy[0] = [b"x"]  # nonce
     answer = ours.call("eth_sendRawTransaction", [hex_of(rlp.encode(legacy))])
     assert answer.get("error", {}).get("code") == SERVER_ERROR, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (denial of service): a signed type-2 tx whose zero nonce is RLP-encoded as an "
-    "empty LIST (0xc0) decodes as nonce 0, passes every check and is applied; mining it then "
-    "fails (transaction root mismatch: the stored bytes are not the canonical encoding), and "
-    "the half-applied state stays: the chain never mines again (every later tx: -32603). "
-    "Fix: refuse non-canonical encodings (re-encode the decoded tx and compare with the raw "
-    "bytes) and roll back the pending state when mining fails",
-)
 def test_non_canonical_encoding_cannot_wedge_the_chain() -> None:
+    """Was a denial of service: a zero nonce encoded as an empty list decoded as 0, passed every
+    check and was applied; mining then failed (py-evm put the raw, non-canonical bytes in the
+    block: transaction root mismatch) and the half-applied block stayed, so the chain never
+    mined again. Now such encodings are refused, and a failed block is undone (see
+    tests/test_chain_durability.py)."""
     rpc, server = serve_embedded({DEV.address: DEV_BALANCE_WEI})
     try:
         fields = type2_fields(0)
@@ -1550,6 +1542,63 @@ def test_non_canonical_encoding_cannot_wedge_the_chain() -> None:
         fields[1] = []  # ...and here the empty list 0xc0
         answer = rpc.call("eth_sendRawTransaction", [hex_of(b"\x02" + rlp.encode(fields))])
         assert answer.get("error", {}).get("code") == SERVER_ERROR, answer
+        tx_hash = send_transfer(rpc)
+        assert rpc.result("eth_getTransactionReceipt", [tx_hash])["status"] == "0x1"
+    finally:
+        server.stop()
+
+
+def signed_fields(**changes: Any) -> list[Any]:
+    """The RLP fields of DEV's first transfer (nonce 0) with the given changes."""
+    raw = DEV.sign_transaction(transfer(State(ANY_ADDRESS, 0), **changes)).raw_transaction
+    return rlp.decode(bytes(raw)[1:])
+
+
+def zero_parity_fields() -> list[Any]:
+    """A transfer whose signature's y parity is 0 (canonically the empty string 0x80)."""
+    for value in range(1, 64):  # each value gives parity 0 with probability 1/2
+        fields = signed_fields(value=value)
+        if fields[9] == b"":
+            return fields
+    raise AssertionError("no signature with y parity 0")
+
+
+def rlp_list(encoded_items: list[bytes]) -> bytes:
+    """An RLP list of already encoded items (which may be encoded non-canonically)."""
+    payload = b"".join(encoded_items)
+    return rlp.codec.length_prefix(len(payload), 0xC0) + payload
+
+
+def long_form_recipient() -> bytes:
+    """The 20-byte `to` with a long-form length prefix (0xb8 0x14), legal only from 56 bytes."""
+    items = [rlp.encode(field) for field in signed_fields()]
+    items[5] = b"\xb8\x14" + items[5][1:]
+    return b"\x02" + rlp_list(items)
+
+
+def type2_from(fields: list[Any], index: int, value: Any) -> bytes:
+    changed = list(fields)
+    changed[index] = value
+    return b"\x02" + rlp.encode(changed)
+
+
+# Signed type-2 transactions (nonce 0) that decode to valid values from non-canonical bytes.
+NON_CANONICAL: dict[str, Callable[[], bytes]] = {
+    "zero nonce as an empty list": lambda: type2_from(signed_fields(), 1, []),
+    "zero value as an empty list": lambda: type2_from(signed_fields(value=0), 6, []),
+    "zero y parity as an empty list": lambda: type2_from(zero_parity_fields(), 9, []),
+    "recipient with a long-form length": long_form_recipient,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_CANONICAL))
+def test_non_canonical_encodings_are_refused_and_the_chain_mines_on(name: str) -> None:
+    rpc, server = serve_embedded({DEV.address: DEV_BALANCE_WEI})
+    try:
+        answer = rpc.call("eth_sendRawTransaction", [hex_of(NON_CANONICAL[name]())])
+        assert answer.get("error", {}).get("code") == SERVER_ERROR, answer
+        assert answer["error"]["message"].startswith("invalid raw transaction"), answer
+        assert rpc.result("eth_blockNumber", []) == "0x0"
         tx_hash = send_transfer(rpc)
         assert rpc.result("eth_getTransactionReceipt", [tx_hash])["status"] == "0x1"
     finally:
