@@ -16,13 +16,13 @@ from eth_account.signers.local import LocalAccount
 
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
-from swarm_learning.file_server import create_file_app
-from swarm_learning.file_store import FileStore
 from swarm_network.admission import Admission
 from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.errors import ConfigError
+from swarm_network.files.server import create_file_app
+from swarm_network.files.store import FileStore
 from swarm_network.rest.app import NodeContext, create_rest_app
 from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import requests
 
-from swarm_learning.file_server import BackgroundServer, create_file_app
-from swarm_learning.file_store import FileStore
 from swarm_learning.settings import LearnerSettings
 from swarm_learning.sync import SyncProtocol
 from swarm_learning.weights import WeightSchema
@@ -20,6 +18,8 @@ from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
 from swarm_network.errors import AdmissionError, ChainError, ConfigError, ContractRevert
+from swarm_network.files.server import BackgroundServer, create_file_app
+from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from swarm_learning.file_store import FileStore
 from swarm_learning.merge import get_merge
-from swarm_learning.peer_fetch import fetch_many
 from swarm_learning.settings import LearnerSettings
 from swarm_learning.step_merge import eligible_contributions, merge_contributions
 from swarm_learning.weights import (
@@ -32,6 +30,8 @@ from swarm_learning.weights import (
 from swarm_network.chain.client import SwarmContract
 from swarm_network.chain.records import ZERO_HASH, Contribution
 from swarm_network.errors import ContractRevert, SwarmError
+from swarm_network.files.fetch import fetch_many
+from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 

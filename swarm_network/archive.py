@@ -10,10 +10,10 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from swarm_learning.file_store import FileStore
-from swarm_learning.peer_fetch import fetch_many
 from swarm_network.chain.client import SwarmContract
 from swarm_network.errors import ChainError
+from swarm_network.files.fetch import fetch_many
+from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 

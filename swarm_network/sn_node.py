@@ -8,14 +8,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarm_learning.file_server import create_file_app
-from swarm_learning.file_store import FileStore
 from swarm_network.admission import sign_join
 from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.common import get_json
 from swarm_network.errors import AdmissionError
+from swarm_network.files.server import create_file_app
+from swarm_network.files.store import FileStore
 from swarm_network.rest.app import NodeContext, create_rest_app
 from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 

@@ -12,10 +12,10 @@ import pytest
 import requests
 from aiohttp import web
 
-from swarm_learning.file_server import BackgroundServer, create_file_app
-from swarm_learning.file_store import FileStore
-from swarm_learning.peer_fetch import fetch_many, fetch_verified
 from swarm_network.errors import HashMismatch, InvalidWeights, PeerUnavailable
+from swarm_network.files.fetch import fetch_many, fetch_verified
+from swarm_network.files.server import BackgroundServer, create_file_app
+from swarm_network.files.store import FileStore
 
 TIMEOUT_S = 5.0
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_learning.file_store import FileStore, is_sha256_hex
 from swarm_network.errors import HashMismatch, InvalidWeights
+from swarm_network.files.store import FileStore, is_sha256_hex
 
 
 def sha(data: bytes) -> str:

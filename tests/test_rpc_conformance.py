@@ -46,7 +46,7 @@ from web3 import Web3
 
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
-from swarm_learning.file_server import BackgroundServer
+from swarm_network.files.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = json.loads((ROOT / "contracts" / "artifacts" / "SwarmLearning.json").read_text())

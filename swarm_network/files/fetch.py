@@ -17,8 +17,7 @@ from pathlib import Path
 import requests
 
 from swarm_network.errors import InvalidWeights, PeerUnavailable, SwarmError
-
-from .file_store import FileStore, check_sha256_hex
+from swarm_network.files.store import FileStore, check_sha256_hex
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from .file_store import FileStore, is_sha256_hex
+from swarm_network.files.store import FileStore, is_sha256_hex
 
 logger = logging.getLogger(__name__)
 
