@@ -21,6 +21,8 @@ pragma solidity ^0.8.24;
 ///  - A participant whose merge reports cannot come (it died) does not block the swarm: once a
 ///    step has been closed for `graceSeconds`, its merge can be settled by a strict majority of
 ///    the participants that did report (`settleMerge`, also done by `closeStep` of the next step).
+///    If not one participant reported (all died between steps), the next step may close
+///    without that merge once the grace period is over.
 ///  - Late work is not thrown away: a learner may check in with a base that is the agreed model
 ///    of an older step, at most `maxStaleness` steps behind. Its contribution records that
 ///    staleness s, and every node merges it with weight `weightage / (1 + s)`.
@@ -335,8 +337,18 @@ contract SwarmLearning {
         emit StepClosed(step, uint32(s.participants.length), s.closedAt);
     }
 
+    /// @dev The previous step's merge is agreed, or nobody can ever report it: it closed a
+    /// grace period ago and not one participant reported (they all died). The swarm then goes
+    /// on without it, carried by late work built on older agreed models.
     function _previousAgreed(uint64 step) private view returns (bool) {
-        return step == 0 || steps[step - 1].agreedHash != bytes32(0);
+        if (step == 0) {
+            return true;
+        }
+        Step storage p = steps[step - 1];
+        if (p.agreedHash != bytes32(0)) {
+            return true;
+        }
+        return p.closed && p.reports == 0 && block.timestamp >= uint256(p.closedAt) + graceSeconds;
     }
 
     /// @dev Every live learner has checked in. Which learners, not how many: a participant that

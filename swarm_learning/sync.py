@@ -29,13 +29,13 @@ from swarm_learning.weights import (
 )
 from swarm_network.chain.client import SwarmContract
 from swarm_network.chain.records import ZERO_HASH, Contribution
-from swarm_network.errors import ContractRevert, SwarmError
+from swarm_network.errors import ContractRevert, PeerUnavailable, SwarmError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 
-MAX_CHECK_IN_ATTEMPTS = 20
+MAX_CHECK_IN_ATTEMPTS = 100  # a late node races steps the others close without it
 CLOSE_RETRY_S = 1.0
 WAIT_LOG_EVERY_S = 5.0
 
@@ -265,21 +265,47 @@ class SyncProtocol:
         if open_step <= self.next_step:
             return arrays
         late_by = open_step - self.next_step
-        if self.base_hash != ZERO_HASH and late_by <= self.max_staleness:
+        if (
+            self.base_hash != ZERO_HASH
+            and late_by <= self.max_staleness
+            and not self._only_learner_left()
+        ):
             log.info("late by %d step(s): offering my work to step %d as stale", late_by, open_step)
             self.next_step = open_step
             return arrays
         log.info("swarm is at step %d, I am at %d: catching up", open_step, self.next_step)
         return self._catch_up(open_step - 1)
 
+    def _only_learner_left(self) -> bool:
+        """Every other learner has finished: late work offered now would be merged by me
+        alone and become the swarm's final model, so I take the agreed one instead."""
+        return self.contract.unfinished_learners() <= 1
+
     def _catch_up(self, agreed_step: int) -> Arrays:
-        """Adopt the agreed model of `agreed_step`; training continues from it."""
-        agreed = self._wait_agreed(agreed_step, timeout_s=None)
-        assert agreed is not None  # waited without a timeout
-        arrays = self._fetch_agreed(agreed_step, agreed)
-        self.base_hash = agreed
-        self.next_step = max(self.contract.current_step(), agreed_step + 1)
-        return arrays
+        """Adopt the agreed model of `agreed_step`; training continues from it.
+
+        If that merge never comes (every learner of the step died before reporting), take
+        the newest agreed model at most `max_staleness` steps older: the contract accepts
+        work built on it as late work, and the swarm goes on."""
+        patience = max(self.grace_seconds, 1) * 3
+        while True:
+            agreed = self._wait_agreed(agreed_step, timeout_s=patience)
+            source = agreed_step
+            if agreed is None:
+                source, agreed = self._newest_agreed_before(agreed_step)
+            if agreed is not None:
+                arrays = self._fetch_agreed(source, agreed)
+                self.base_hash = agreed
+                self.next_step = max(self.contract.current_step(), agreed_step + 1)
+                return arrays
+
+    def _newest_agreed_before(self, step: int) -> tuple[int, str | None]:
+        for older in range(step - 1, max(-1, step - 1 - self.max_staleness), -1):
+            agreed = self.contract.step(older).agreed_hash
+            if agreed is not None:
+                log.info("step %d has no agreed merge; starting from step %d's", step, older)
+                return older, agreed
+        return step, None
 
     def _fetch_agreed(self, step: int, agreed: str) -> Arrays:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
@@ -395,6 +421,16 @@ class SyncProtocol:
             if c.weight_hash != own_hash
         ]
         results = fetch_many(jobs, self.store, timeout_s=self.settings.peer_timeout_s)
+        # A peer that restarted serves from a new address (on chain): look again, once.
+        retry = []
+        for c in contributions:
+            outcome = results.get(c.weight_hash)
+            if c.weight_hash != own_hash and isinstance(outcome, PeerUnavailable):
+                cached = self._file_urls.pop(c.address, None)
+                if self._file_url(c.address) != cached:
+                    retry.append((self._file_url(c.address), c.weight_hash))
+        if retry:
+            results.update(fetch_many(retry, self.store, timeout_s=self.settings.peer_timeout_s))
         files: dict[str, Path] = {}
         rejected: list[tuple[str, str]] = []
         for c in contributions:

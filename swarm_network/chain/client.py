@@ -326,6 +326,9 @@ class SwarmContract:
     def step_status(self, step: int) -> StepStatus:
         return step_status_from_call(self._read("stepStatus", step))
 
+    def unfinished_learners(self) -> int:
+        return int(self._read("learnerCount")) - int(self._read("finishedCount"))
+
     def effective_quorum(self) -> int:
         return int(self._read("effectiveQuorum"))
 
