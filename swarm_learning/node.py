@@ -8,8 +8,10 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
 
+from swarm_learning.merge import get_merge
 from swarm_learning.settings import LearnerSettings
 from swarm_learning.sync import SyncProtocol
 from swarm_learning.weights import WeightSchema
@@ -51,6 +53,25 @@ def _sn_request(method: str, url: str, *, deadline: float, **kwargs: object) -> 
         if response.status_code >= 400:
             raise ChainError(f"{url} answered {response.status_code}: {body.get('error')}")
         return body
+
+
+def _parse_params(text: str, where: str) -> dict[str, object]:
+    try:
+        params = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ConfigError(f"merge parameters {where} are not JSON: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ConfigError(f"merge parameters {where} must be a JSON object")
+    return params
+
+
+def check_merge_params(method: str, params: dict[str, object]) -> None:
+    """Try the method once on a tiny stack, so that a wrong parameter fails at start-up
+    with a clear message, not at the first merge after everybody has checked in."""
+    try:
+        get_merge(method)(np.zeros((8, 2)), np.ones(8), **params)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise ConfigError(f"merge method {method!r} refuses parameters {params}: {exc}") from exc
 
 
 class LearnerNode:
@@ -132,10 +153,13 @@ class LearnerNode:
                 f"this node asks for merge method {s.merge_method!r} but the swarm's training "
                 f"uses {config.merge_method!r}"
             )
-        try:
-            params = json.loads(config.merge_params or "{}")
-        except ValueError as exc:
-            raise ConfigError(f"merge parameters on chain are not JSON: {exc}") from exc
+        params = _parse_params(config.merge_params, "on chain")
+        if params != _parse_params(s.merge_params, "given to this node"):
+            raise ConfigError(
+                f"this node asks for merge parameters {s.merge_params} but the swarm's training "
+                f"uses {config.merge_params}"
+            )
+        check_merge_params(config.merge_method, params)
         return config.merge_method, params, config
 
     def sync_protocol(self, schema: WeightSchema) -> SyncProtocol:

@@ -379,3 +379,14 @@ def test_table_columns_start_at_the_same_offset_on_every_line() -> None:
 
 def test_table_with_no_rows_is_header_and_rule() -> None:
     assert table(["step", "closed"], []).splitlines() == ["step  closed", "----  ------"]
+
+
+def test_merge_parameters_are_checked_before_training() -> None:
+    from swarm_learning.node import check_merge_params
+
+    check_merge_params("krum", {"f": 1})
+    check_merge_params("trimmedmean", {"beta": 0.2})
+    with pytest.raises(ConfigError, match="coordmedian"):
+        check_merge_params("coordmedian", {"f": 1})
+    with pytest.raises(ConfigError, match="trimmedmean"):
+        check_merge_params("trimmedmean", {"beta": 0.7})

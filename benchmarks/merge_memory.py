@@ -1,0 +1,291 @@
+"""Memory and time of one merge for a large model: does the streaming mean really keep a
+learner's memory flat in the number of peers, and what do the robust methods cost?
+
+For a model of `--params` float32 parameters (default 25M = 100 MB, in a few big tensors) and
+P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
+
+- `stream-mean`: what `SyncProtocol._merge` does for `mean`: files read and decoded one at a
+  time (read, decode, validate, flatten) into a `MeanAccumulator`, then the result unflattened
+  into tensors. Its extra peak RSS should not grow with P.
+- every method of `swarm_learning.merge` on the (P, n) float64 stack, as `_merge` calls them
+  (the stack is built row by row from the same files); the time reported is the merge call
+  alone, and the extra peak RSS includes the stack itself (P x n x 8 bytes).
+
+Each configuration runs in a fresh subprocess, because a process's peak RSS never goes down:
+the worker notes its current RSS after its imports (the baseline), runs, and reports the peak
+(`ru_maxrss`) minus that baseline. Contributions are one random base model plus small per-peer
+noise, like models of one swarm after a few local batches (that matters for geomedian's
+iteration count and Krum's scores, not for memory).
+
+Coordinate-wise median is slow at this size (see SLOW_METHODS), so it runs for the P in
+`--slow-peers` only (default 2 and 4); the table says "skipped" for the others. Every worker has
+a time limit (`--timeout`), so the whole run stays within a few minutes. trimmedmean cuts one
+row at each end (beta = 1/P; none at P=2), krum and multikrum use f=1.
+
+Usage: python benchmarks/merge_memory.py [--params N] [--peers 2 4 8] [--slow-peers 2 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+MB = 1_000_000
+STREAM = "stream-mean"
+METHODS = ("mean", "coordmedian", "geomedian", "trimmedmean", "krum", "multikrum")
+#: Measured: coordmedian takes ~20 s for P=2 and over a minute for P=4 at 100 MB (a stable
+#: argsort along the short axis of the stack, one tiny sort per coordinate).
+SLOW_METHODS = frozenset({"coordmedian"})
+
+
+def method_params(method: str, peers: int) -> dict[str, object]:
+    """Parameters as a swarm with one attacker would set them. trimmedmean cuts one row at
+    each end (beta = 1/P) so that its sort is measured; with P=2 nothing can be cut (beta must
+    stay below 0.5), so it is the plain mean there."""
+    if method == "trimmedmean":
+        return {"beta": 1.0 / peers if peers >= 3 else 0.0}
+    if method in ("krum", "multikrum"):
+        return {"f": 1}
+    return {}
+
+
+NOISE = 0.01  # per-peer deviation from the base model, relative to the weights' scale
+
+
+def tensor_shapes(n_params: int) -> dict[str, tuple[int, ...]]:
+    """A few big tensors (two thirds, one third, plus a small bias) totalling `n_params`."""
+    bias = min(4096, max(1, n_params // 1000))
+    rest = n_params - bias
+    first = (2 * rest) // 3
+    return {
+        "layer1.weight": (first,),
+        "layer2.weight": (rest - first,),
+        "layer2.bias": (bias,),
+    }
+
+
+def write_contributions(directory: Path, n_params: int, peers: int, seed: int = 0) -> list[Path]:
+    """`peers` safetensors files: one shared random base plus small independent noise each."""
+    _import_without_torch()
+    from swarm_learning.weights import encode_weights
+
+    rng = np.random.default_rng(seed)
+    shapes = tensor_shapes(n_params)
+    base = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes.items()}
+    paths = []
+    for peer in range(peers):
+        arrays = {
+            name: value + NOISE * rng.standard_normal(value.shape, dtype=np.float32)
+            for name, value in base.items()
+        }
+        path = directory / f"peer{peer}.safetensors"
+        path.write_bytes(encode_weights(arrays))
+        paths.append(path)
+        del arrays
+    return paths
+
+
+# ------------------------------------------------------------------------------ worker side
+
+
+def _peak_rss_bytes() -> int:
+    """The process's peak RSS so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _current_rss_bytes() -> int:
+    """The process's RSS now. The baseline must be this, not the peak: the imports' own
+    temporary allocations may have pushed the peak above the current RSS, and new
+    allocations would then fill that gap unseen, understating what the merge needs."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return _peak_rss_bytes()  # not Linux: the peak is the best available upper bound
+
+
+def _stream_mean(files: list[Path]) -> tuple[float, float]:
+    """The streaming merge of `SyncProtocol._merge` for `mean`; returns (merge s, total s)."""
+    from swarm_learning.merge import MeanAccumulator
+    from swarm_learning.weights import WeightSchema, decode_weights, flatten, unflatten, validate
+
+    started = time.perf_counter()
+    accumulator: MeanAccumulator | None = None
+    schema: WeightSchema | None = None
+    for path in files:
+        arrays = decode_weights(path.read_bytes())
+        if schema is None:
+            schema = WeightSchema.from_arrays(arrays)
+            accumulator = MeanAccumulator(schema.num_elements)
+        assert accumulator is not None
+        validate(arrays, schema)
+        accumulator.add(flatten(arrays, schema), 1.0)
+        del arrays
+    assert accumulator is not None and schema is not None
+    merged = unflatten(accumulator.result(), schema)
+    elapsed = time.perf_counter() - started
+    del merged
+    return elapsed, elapsed
+
+
+def _stacked(method: str, files: list[Path]) -> tuple[float, float]:
+    """Build the (P, n) float64 stack row by row, then time the merge call alone."""
+    from swarm_learning.merge import get_merge
+    from swarm_learning.weights import WeightSchema, decode_weights, flatten, validate
+
+    started = time.perf_counter()
+    stack: np.ndarray | None = None
+    schema: WeightSchema | None = None
+    for row, path in enumerate(files):
+        arrays = decode_weights(path.read_bytes())
+        if schema is None:
+            schema = WeightSchema.from_arrays(arrays)
+            stack = np.empty((len(files), schema.num_elements), dtype=np.float64)
+        assert stack is not None
+        validate(arrays, schema)
+        stack[row] = flatten(arrays, schema)
+        del arrays
+    assert stack is not None
+    merge = get_merge(method)
+    weights = np.ones(len(files), dtype=np.float64)
+    merge_started = time.perf_counter()
+    merged = merge(stack, weights, **method_params(method, len(files)))
+    done = time.perf_counter()
+    del merged
+    return done - merge_started, done - started
+
+
+def _import_without_torch() -> None:
+    """Make `swarm_learning.merge` and `swarm_learning.weights` importable without running
+    `swarm_learning/__init__.py`, which imports the training callback and with it torch.
+
+    Neither module needs torch; importing it would cost each of the ~20 workers seconds and
+    a few hundred MB of baseline. The baseline is subtracted anyway, so the figures are the
+    same; a real learner has torch loaded on top of them.
+    """
+    if "swarm_learning" in sys.modules:
+        return
+    spec = importlib.util.find_spec("swarm_learning")
+    if spec is None:
+        raise SystemExit("swarm_learning is not importable: activate the project's venv")
+    sys.modules["swarm_learning"] = importlib.util.module_from_spec(spec)  # not executed
+
+
+def worker(method: str, files: list[Path]) -> dict[str, float]:
+    """Run one configuration in this (fresh) process and report its figures."""
+    _import_without_torch()
+    import swarm_learning.merge  # noqa: F401  (the imports belong to the baseline)
+    import swarm_learning.weights  # noqa: F401
+
+    gc.collect()
+    baseline = _current_rss_bytes()
+    if method == STREAM:
+        merge_s, total_s = _stream_mean(files)
+    else:
+        merge_s, total_s = _stacked(method, files)
+    return {
+        "baseline_rss": baseline,
+        "extra_peak_rss": _peak_rss_bytes() - baseline,
+        "merge_s": merge_s,
+        "total_s": total_s,
+    }
+
+
+# ------------------------------------------------------------------------------ driver side
+
+
+def run_worker(method: str, files: list[Path], timeout_s: float) -> dict[str, float] | str:
+    """The worker's figures, or a short reason why there are none."""
+    command = [sys.executable, __file__, "--worker", method, *map(str, files)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return f"timeout>{timeout_s:.0f}s"
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["?"]
+        return f"failed: {tail[0]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", type=int, default=25_000_000, help="float32 parameters")
+    parser.add_argument("--peers", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument(
+        "--slow-peers",
+        type=int,
+        nargs="+",
+        default=[2, 4],
+        help=f"the P at which the slow methods ({', '.join(sorted(SLOW_METHODS))}) run",
+    )
+    parser.add_argument("--methods", nargs="+", default=[STREAM, *METHODS])
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per worker")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.files)))
+        return 0
+
+    from swarm_network.cli.status_cmd import table
+
+    model_bytes = args.params * 4
+    started = time.monotonic()
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory(prefix="merge-memory-") as tmp:
+        print(
+            f"writing {max(args.peers)} contributions of {model_bytes / MB:.0f} MB ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        files = write_contributions(Path(tmp), args.params, max(args.peers))
+        for peers in args.peers:
+            for method in args.methods:
+                if method in SLOW_METHODS and peers not in args.slow_peers:
+                    rows.append([peers, method, "skipped", "-", "-", "-"])
+                    continue
+                outcome = run_worker(method, files[:peers], args.timeout)
+                if isinstance(outcome, str):
+                    rows.append([peers, method, outcome, "-", "-", "-"])
+                else:
+                    extra = outcome["extra_peak_rss"]
+                    rows.append(
+                        [
+                            peers,
+                            method,
+                            f"{outcome['merge_s']:.2f}",
+                            f"{outcome['total_s']:.2f}",
+                            f"{extra / MB:.0f}",
+                            f"{extra / model_bytes:.1f}",
+                        ]
+                    )
+                print(f"done: P={peers} {method}: {rows[-1][2:]}", file=sys.stderr, flush=True)
+    print(
+        f"\nmodel: {args.params:,} float32 parameters = {model_bytes / MB:.0f} MB "
+        f"(one float64 row: {2 * model_bytes / MB:.0f} MB); "
+        "extra RSS = peak minus the worker's baseline after imports"
+    )
+    print(
+        table(
+            ["P", "method", "merge s", "load+merge s", "extra peak RSS MB", "x model"],
+            rows,
+        )
+    )
+    print(f"\nbenchmark took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
