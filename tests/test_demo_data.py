@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from swarm_learning.demo import train_digits
-from swarm_learning.demo.baselines import central_accuracy, local_accuracy
+from swarm_learning.demo.baselines import baseline_accuracy
 from swarm_learning.demo.data import (
     class_groups,
     load_split,
@@ -158,11 +158,11 @@ def test_central_beats_chance_and_local_only_is_clearly_below(
 ) -> None:
     X_train, y_train, X_test, y_test = split
     # Comparable budgets: 15 central epochs of 45 batches ~ 45 local epochs of 14 batches.
-    central = central_accuracy(X_train, y_train, X_test, y_test, epochs=15, seed=0, device="cpu")
+    central = baseline_accuracy(X_train, y_train, X_test, y_test, epochs=15, seed=0, device="cpu")
     assert central > 0.85
     parts = non_iid_partitions(X_train, y_train, N_PARTS, seed=0)
     local = [
-        local_accuracy(X, y, X_test, y_test, epochs=45, seed=0, device="cpu") for X, y in parts
+        baseline_accuracy(X, y, X_test, y_test, epochs=45, seed=0, device="cpu") for X, y in parts
     ]
     logging.getLogger(__name__).info("central %.3f, local-only %s", central, local)
     assert max(local) < central - 0.02

@@ -23,7 +23,7 @@ from swarm_learning.demo.model import (
 )
 
 
-def _train_and_evaluate(
+def baseline_accuracy(
     X_train: np.ndarray,
     y_train: np.ndarray,
     X_test: np.ndarray,
@@ -32,9 +32,12 @@ def _train_and_evaluate(
     epochs: int,
     seed: int,
     device: str | torch.device,
-    batch_size: int,
-    lr: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
 ) -> float:
+    """Test accuracy of one model trained alone on `(X_train, y_train)`: on all the data it is
+    the central figure, on one site's part the local-only figure. Always evaluated on the
+    shared held-out test set (all classes), the task the swarm is asked to solve."""
     model = build_mlp(seed)
     train_epochs(
         model,
@@ -47,59 +50,3 @@ def _train_and_evaluate(
         device=device,
     )
     return evaluate(model, X_test, y_test, device)
-
-
-def central_accuracy(
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    epochs: int,
-    seed: int,
-    device: str | torch.device,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
-) -> float:
-    """Test accuracy of one model trained on all of ``(X_train, y_train)``: the swarm's ceiling."""
-    return _train_and_evaluate(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        epochs=epochs,
-        seed=seed,
-        device=device,
-        batch_size=batch_size,
-        lr=lr,
-    )
-
-
-def local_accuracy(
-    X_part: np.ndarray,
-    y_part: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    epochs: int,
-    seed: int,
-    device: str | torch.device,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
-) -> float:
-    """Test accuracy of a model trained alone on one site's part: what a site gets on its own.
-
-    Evaluated on the shared held-out test set (all classes), not on the part's own distribution,
-    because that is the task the swarm is asked to solve.
-    """
-    return _train_and_evaluate(
-        X_part,
-        y_part,
-        X_test,
-        y_test,
-        epochs=epochs,
-        seed=seed,
-        device=device,
-        batch_size=batch_size,
-        lr=lr,
-    )

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from swarm_learning.demo.baselines import local_accuracy
+from swarm_learning.demo.baselines import baseline_accuracy
 from swarm_learning.demo.data import read_partition, read_test_set
 from swarm_learning.demo.model import (
     DEFAULT_BATCH_SIZE,
@@ -293,7 +293,7 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
 
     # Alone on its own part, after the swarm run so that every learner joins step 0 together.
     started = time.perf_counter()
-    local_acc = local_accuracy(
+    local_acc = baseline_accuracy(
         X_train,
         y_train,
         X_test,

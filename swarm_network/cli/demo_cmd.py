@@ -114,7 +114,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from swarm_learning.demo.baselines import central_accuracy
+    from swarm_learning.demo.baselines import baseline_accuracy
     from swarm_learning.demo.model import DEFAULT_EPOCHS
 
     if args.learners < 2:
@@ -164,7 +164,7 @@ def run_demo(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(1)  # small model: more threads only add contention
-        central = central_accuracy(
+        central = baseline_accuracy(
             X_train, y_train, X_test, y_test, epochs=epochs, seed=args.seed, device=args.device
         )
         return _report(results, central, _step_timings(swarm, names), training_s, work_dir)
