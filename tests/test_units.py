@@ -390,3 +390,23 @@ def test_merge_parameters_are_checked_before_training() -> None:
         check_merge_params("coordmedian", {"f": 1})
     with pytest.raises(ConfigError, match="trimmedmean"):
         check_merge_params("trimmedmean", {"beta": 0.7})
+
+
+def test_step_json_names_who_refused_whom() -> None:
+    from swarm_network.chain.records import Contribution, StepRecord
+    from swarm_network.rest.views import step_json
+
+    a, b, c = ALICE, "0x" + "b" * 40, "0x" + "c" * 40
+    merged = "1" * 64
+    contributions = [
+        Contribution(a, "a" * 64, "0" * 64, 1, merged, rejected_mask=0b100),
+        Contribution(b, "b" * 64, "0" * 64, 1, merged, rejected_mask=0b100),
+        Contribution(c, "c" * 64, "0" * 64, 1, "2" * 64, staleness=1),
+    ]
+    step = StepRecord(0, True, 1, 2, 3, merged, (a, b, c))
+    doc = step_json(step, contributions)
+    by_address = {p["address"]: p for p in doc["participants"]}
+    assert by_address[c]["rejected_by"] == [a, b]
+    assert by_address[a]["rejected_by"] == []
+    assert by_address[c]["staleness"] == 1
+    assert doc["conflicting_hashes"] == ["2" * 64]
