@@ -5,8 +5,8 @@ For a model of `--params` float32 parameters (default 25M = 100 MB, in a few big
 P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
 
 - `stream-mean`: what `SyncProtocol._merge` does for `mean`: files read and decoded one at a
-  time (read, decode, validate, flatten) into a `MeanAccumulator`, then the result unflattened
-  into tensors. Its extra peak RSS should not grow with P.
+  time (read, decode, validate) into a `MeanAccumulator`, tensor by tensor, then the result
+  divided in place and unflattened into tensors. Its extra peak RSS should not grow with P.
 - every method of `swarm_learning.merge` on the (P, n) float64 stack, as `_merge` calls them
   (the stack is built row by row from the same files); the time reported is the merge call
   alone, and the extra peak RSS includes the stack itself (P x n x 8 bytes).
@@ -116,7 +116,7 @@ def _current_rss_bytes() -> int:
 def _stream_mean(files: list[Path]) -> tuple[float, float]:
     """The streaming merge of `SyncProtocol._merge` for `mean`; returns (merge s, total s)."""
     from swarm_learning.merge import MeanAccumulator
-    from swarm_learning.weights import WeightSchema, decode_weights, flatten, unflatten, validate
+    from swarm_learning.weights import WeightSchema, decode_weights, unflatten, validate
 
     started = time.perf_counter()
     accumulator: MeanAccumulator | None = None
@@ -128,10 +128,10 @@ def _stream_mean(files: list[Path]) -> tuple[float, float]:
             accumulator = MeanAccumulator(schema.num_elements)
         assert accumulator is not None
         validate(arrays, schema)
-        accumulator.add(flatten(arrays, schema), 1.0)
+        accumulator.add_parts((arrays[t.name] for t in schema.tensors), 1.0)
         del arrays
     assert accumulator is not None and schema is not None
-    merged = unflatten(accumulator.result(), schema)
+    merged = unflatten(accumulator.result(in_place=True), schema)
     elapsed = time.perf_counter() - started
     del merged
     return elapsed, elapsed

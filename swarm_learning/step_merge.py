@@ -66,17 +66,17 @@ def merge_contributions(
             log.warning("contribution of %s rejected: %s", c.address, exc)
             bad.append((c.address, str(exc)))
             continue
-        vector = flatten(arrays, schema)
         if accumulator is not None:
-            accumulator.add(vector, merge_weight(c))
+            accumulator.add_parts((arrays[t.name] for t in schema.tensors), merge_weight(c))
         else:
-            rows.append(vector)
+            rows.append(flatten(arrays, schema))
             weights.append(merge_weight(c))
+        del arrays  # a decoded peer model is dropped before the next one is read
         used.append(c.address)
     if not used:
         raise SwarmError("no valid contribution to merge (every file was refused)")
     if accumulator is not None:
-        merged = accumulator.result()
+        merged = accumulator.result(in_place=True)
     else:
         merged = get_merge(method)(np.stack(rows), np.asarray(weights), **params)
     return unflatten(merged, schema), used, bad

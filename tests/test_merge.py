@@ -257,3 +257,23 @@ def test_merge_is_bit_identical_after_shuffle_and_resort(name: str) -> None:
     reference = merged_from(np.arange(count))
     for _ in range(3):
         assert merged_from(rng.permutation(count)) == reference
+
+
+def test_mean_added_tensor_by_tensor_in_chunks_is_bit_identical(monkeypatch) -> None:
+    """The learner streams each contribution tensor by tensor through a small scratch
+    buffer; that must give exactly the bytes of the one-shot mean."""
+    from swarm_learning.merge import mean as mean_module
+
+    monkeypatch.setattr(mean_module, "CHUNK", 7)  # force many chunks, crossing tensors
+    rng = np.random.default_rng(3)
+    tensors = [
+        [rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=9).astype(np.float32)]
+        for _ in range(3)
+    ]
+    weights = np.array([1.0, 2.5, 0.5])
+    rows = np.stack([np.concatenate([t.reshape(-1) for t in parts]) for parts in tensors])
+    expected = mean_module.merge(rows.astype(np.float64), weights)
+    acc = mean_module.MeanAccumulator(rows.shape[1])
+    for parts, weight in zip(tensors, weights, strict=True):
+        acc.add_parts(parts, float(weight))
+    assert acc.result().tobytes() == expected.tobytes()

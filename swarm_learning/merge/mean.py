@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from swarm_network.errors import ConfigError, InvalidWeights
 
 from ._common import check_inputs
+
+CHUNK = 1 << 20  # elements scaled at a time (8 MiB of float64)
 
 
 class MeanAccumulator:
@@ -24,9 +28,12 @@ class MeanAccumulator:
         if size < 0:
             raise ValueError(f"size must be >= 0, got {size}")
         self._acc = np.zeros(size, dtype=np.float64)
-        self._scratch = np.empty(size, dtype=np.float64)
+        # Bounded scratch: a contribution is scaled CHUNK elements at a time, so the merge
+        # holds the running sum plus one contribution, not a float64 copy of it as well.
+        self._scratch = np.empty(min(size, CHUNK), dtype=np.float64)
         self._total = 0.0
         self._count = 0
+        self._finished = False
 
     @property
     def count(self) -> int:
@@ -52,17 +59,45 @@ class MeanAccumulator:
         self._add_checked(row, weight)
 
     def _add_checked(self, row: np.ndarray, weight: float) -> None:
+        self.add_parts([row], weight)
+
+    def add_parts(self, parts: Iterable[np.ndarray], weight: float) -> None:
+        """Add one contribution given as consecutive pieces (its tensors, flattened, in schema
+        order), already checked (finite, right sizes). Each element goes through exactly the
+        operations of `add`: cast to float64, times the weight, added to the sum; so the
+        result is the same bytes, while no float64 copy of the whole contribution exists."""
+        if self._finished:
+            raise ValueError("this accumulator's result was already taken in place")
         self._count += 1
         if weight == 0.0:
             return
-        np.multiply(row, weight, out=self._scratch)
-        self._acc += self._scratch
+        offset = 0
+        for part in parts:
+            flat = np.asarray(part).reshape(-1)
+            for start in range(0, flat.size, CHUNK):
+                piece = flat[start : start + CHUNK]
+                scratch = self._scratch[: piece.size]
+                scratch[...] = piece  # exact: float32/float16/ints -> float64
+                np.multiply(scratch, weight, out=scratch)
+                self._acc[offset : offset + piece.size] += scratch
+                offset += piece.size
+        if offset != self._acc.size:
+            raise ValueError(f"contribution has {offset} elements, expected {self._acc.size}")
         self._total += weight
 
-    def result(self) -> np.ndarray:
-        """The weighted mean so far (a new array); ConfigError if no positive weight was added."""
+    def result(self, *, in_place: bool = False) -> np.ndarray:
+        """The weighted mean so far; ConfigError if no positive weight was added.
+
+        `in_place` divides the running sum itself (no second float64 copy of the model) and
+        ends the accumulator's use: the same bytes, less peak memory."""
+        if self._finished:
+            raise ValueError("this accumulator's result was already taken in place")
         if self._total <= 0.0:
             raise ConfigError("nothing to merge: no row with a positive weightage was added")
+        if in_place:
+            self._acc /= self._total
+            self._finished = True
+            return self._acc
         return self._acc / self._total
 
 
