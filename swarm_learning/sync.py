@@ -284,28 +284,36 @@ class SyncProtocol:
     def _catch_up(self, agreed_step: int) -> Arrays:
         """Adopt the agreed model of `agreed_step`; training continues from it.
 
-        If that merge never comes (every learner of the step died before reporting), take
-        the newest agreed model at most `max_staleness` steps older: the contract accepts
-        work built on it as late work, and the swarm goes on."""
+        If that merge never comes (every learner of the step died before reporting), or no
+        one can deliver it any more, take the newest agreed model at most `max_staleness`
+        steps older that someone (a peer or an SN node's archive) can deliver: the contract
+        accepts work built on it as late work, and the swarm goes on."""
         patience = max(self.grace_seconds, 1) * 3
         while True:
+            candidates = []
             agreed = self._wait_agreed(agreed_step, timeout_s=patience)
-            source = agreed_step
-            if agreed is None:
-                source, agreed = self._newest_agreed_before(agreed_step)
             if agreed is not None:
-                arrays = self._fetch_agreed(source, agreed)
-                self.base_hash = agreed
+                candidates.append((agreed_step, agreed))
+            candidates += self._agreed_before(agreed_step)
+            for source, model_hash in candidates:
+                try:
+                    arrays = self._fetch_agreed(source, model_hash)
+                except SwarmError as exc:
+                    log.warning("agreed model of step %d unavailable: %s", source, exc)
+                    continue
+                if source != agreed_step:
+                    log.info("starting from step %d's agreed model (late work)", source)
+                self.base_hash = model_hash
                 self.next_step = max(self.contract.current_step(), agreed_step + 1)
                 return arrays
 
-    def _newest_agreed_before(self, step: int) -> tuple[int, str | None]:
+    def _agreed_before(self, step: int) -> list[tuple[int, str]]:
+        found = []
         for older in range(step - 1, max(-1, step - 1 - self.max_staleness), -1):
             agreed = self.contract.step(older).agreed_hash
             if agreed is not None:
-                log.info("step %d has no agreed merge; starting from step %d's", step, older)
-                return older, agreed
-        return step, None
+                found.append((older, agreed))
+        return found
 
     def _fetch_agreed(self, step: int, agreed: str) -> Arrays:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]

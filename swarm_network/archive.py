@@ -40,6 +40,8 @@ class ModelArchive:
         self.fetch_timeout_s = fetch_timeout_s
         self.kept: OrderedDict[int, str] = OrderedDict()  # step -> agreed hash, oldest first
         self._next_step: int | None = None
+        # Steps whose copy failed (no holder answered): tried again while still recent.
+        self._missing: dict[int, str] = {}
 
     def archive_new(self) -> list[int]:
         """Copy the agreed models of steps settled since the last call; returns their steps."""
@@ -54,17 +56,24 @@ class ModelArchive:
                 break  # not settled yet: try again on the next pass
             if self._copy(step, agreed):
                 archived.append(step)
+            else:
+                self._missing[step] = agreed
             self._next_step = step + 1
+        for step, agreed in sorted(self._missing.items()):
+            if step < current - self.retention or self._copy(step, agreed, retry=True):
+                del self._missing[step]
+                archived += [step] if step >= current - self.retention else []
         return archived
 
-    def _copy(self, step: int, agreed: str) -> bool:
+    def _copy(self, step: int, agreed: str, *, retry: bool = False) -> bool:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
         urls = [self.contract.node(address).file_url for address in holders]
         result = fetch_many(
             [(url, agreed) for url in urls], self.store, timeout_s=self.fetch_timeout_s
         ).get(agreed)
         if not isinstance(result, Path):
-            log.warning("agreed model of step %d not archived: %s", step, result)
+            level = logging.DEBUG if retry else logging.WARNING
+            log.log(level, "agreed model of step %d not archived: %s", step, result)
             return False
         self.kept[step] = agreed
         self._prune()
