@@ -971,17 +971,28 @@ def run_vanish_training(work_dir: Path) -> Vanish:
             run.learner(name, min_peers=1, batch_delay=0.25, seed=i)
         addr = {name: run.address(name) for name in "ab"}
         run.wait_for(lambda: run.contract.current_step() >= 3, "step 3", alive=("a", "b"))
-        k = run.wait_for(lambda: run.everyone_training("ab"), "both training", alive=("a", "b"))
+
+        def training_and_archived() -> tuple[int, int, str] | None:
+            """Both training step k, and the sentinel already holds the newest agreed model:
+            once a and b are dead nobody else could serve it to the archive. Under load the
+            archive may lag a step behind; then the next step is another chance."""
+            k = run.everyone_training("ab")
+            if k is None:
+                return None
+            latest = max((j for j in range(k) if run.contract.step(j).agreed_hash), default=None)
+            if latest is None:
+                return None
+            agreed = run.contract.step(latest).agreed_hash
+            return (k, latest, agreed) if agreed and _archived(run, agreed) else None
+
+        k, latest, agreed = run.wait_for(
+            training_and_archived, "both training, newest agreed model archived", alive=("a", "b")
+        )
         run.kill("a", "b")
         if run.contract.step(k).participants:
             raise RuntimeError("a learner checked in before it was killed: the kill came late")
         if any(c.merged_hash for c in run.contract.contributions(k - 1)):
             raise RuntimeError(f"step {k - 1}'s merge was reported: not the state under test")
-        latest = max(j for j in range(k) if run.contract.step(j).agreed_hash)
-        agreed = run.contract.step(latest).agreed_hash
-        if agreed is None:
-            raise RuntimeError("no agreed model at all")
-        run.wait_for(lambda: _archived(run, agreed), "the sentinel's copy")
         run.note(f"all dead; open step {k}, newest agreed step {latest}")
         run.learner("x", min_peers=1, batch_delay=0.25, seed=5)
         # Once x has joined and found itself behind, it has 15 s (7 grace periods; it tries
