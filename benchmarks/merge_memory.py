@@ -4,16 +4,17 @@ learner's memory flat in the number of peers, and what do the robust methods cos
 For a model of `--params` float32 parameters (default 25M = 100 MB, in a few big tensors) and
 P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
 
-- `stream-mean`: what `SyncProtocol._merge` does for `mean`: files read and decoded one at a
-  time (read, decode, validate) into a `MeanAccumulator`, tensor by tensor, then the result
-  divided in place and unflattened into tensors. Its extra peak RSS should not grow with P.
+- `stream-mean`: what a learner's merge does for `mean` (`merge_contributions`): each file
+  checked in full (layout, schema, NaN/Inf) then read again piece by piece into the running
+  float64 sum, divided in place and unflattened into tensors. Nothing but the sum, the result
+  and a few MB of buffers is held: its extra peak RSS should not grow with P.
 - every method of `swarm_learning.merge` on the (P, n) float64 stack, as `_merge` calls them
   (the stack is built row by row from the same files); the time reported is the merge call
   alone, and the extra peak RSS includes the stack itself (P x n x 8 bytes).
 
 Each configuration runs in a fresh subprocess, because a process's peak RSS never goes down:
 the worker notes its current RSS after its imports (the baseline), runs, and reports the peak
-(`ru_maxrss`) minus that baseline. Contributions are one random base model plus small per-peer
+(VmHWM) minus that baseline. Contributions are one random base model plus small per-peer
 noise, like models of one swarm after a few local batches (that matters for geomedian's
 iteration count and Krum's scores, not for memory).
 
@@ -31,7 +32,6 @@ import argparse
 import gc
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -98,63 +98,67 @@ def write_contributions(directory: Path, n_params: int, peers: int, seed: int = 
 # ------------------------------------------------------------------------------ worker side
 
 
+def _status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux reports it in kB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise SystemExit("this benchmark needs Linux's /proc/self/status")
+
+
 def _peak_rss_bytes() -> int:
-    """The process's peak RSS so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak RSS so far. Not `ru_maxrss`: Linux carries that over exec from the
+    process that spawned us, so a worker would report the driver's own peak (the driver has
+    just written P model files) instead of its own; VmHWM belongs to this program alone."""
+    return _status_bytes("VmHWM")
 
 
 def _current_rss_bytes() -> int:
     """The process's RSS now. The baseline must be this, not the peak: the imports' own
     temporary allocations may have pushed the peak above the current RSS, and new
     allocations would then fill that gap unseen, understating what the merge needs."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return _peak_rss_bytes()  # not Linux: the peak is the best available upper bound
+    return _status_bytes("VmRSS")
 
 
 def _stream_mean(files: list[Path]) -> tuple[float, float]:
-    """The streaming merge of `SyncProtocol._merge` for `mean`; returns (merge s, total s)."""
-    from swarm_learning.merge import MeanAccumulator
-    from swarm_learning.weights import WeightSchema, decode_weights, unflatten, validate
+    """`SyncProtocol`'s merge for `mean` (`merge_contributions`: each file checked, then
+    streamed into the running sum piece by piece), then unflattened; returns (s, s)."""
+    from swarm_learning.step_merge import merge_contributions
+    from swarm_network.chain.records import Contribution
 
     started = time.perf_counter()
-    accumulator: MeanAccumulator | None = None
-    schema: WeightSchema | None = None
-    for path in files:
-        arrays = decode_weights(path.read_bytes())
-        if schema is None:
-            schema = WeightSchema.from_arrays(arrays)
-            accumulator = MeanAccumulator(schema.num_elements)
-        assert accumulator is not None
-        validate(arrays, schema)
-        accumulator.add_parts((arrays[t.name] for t in schema.tensors), 1.0)
-        del arrays
-    assert accumulator is not None and schema is not None
-    merged = unflatten(accumulator.result(in_place=True), schema)
+    schema = _schema_of(files[0])
+    contributions = [
+        Contribution(f"0x{row:040x}", path.name, "0" * 64, 1, None)
+        for row, path in enumerate(files)
+    ]
+    merged, used, bad = merge_contributions(
+        contributions,
+        {path.name: path for path in files},
+        own=("", {}),
+        schema=schema,
+        method="mean",
+        params={},
+    )
     elapsed = time.perf_counter() - started
+    assert len(used) == len(files) and not bad
     del merged
     return elapsed, elapsed
 
 
 def _stacked(method: str, files: list[Path]) -> tuple[float, float]:
-    """Build the (P, n) float64 stack row by row, then time the merge call alone."""
+    """Build the (P, n) float64 stack row by row, as `merge_contributions` does for every
+    method but `mean`, then time the merge call alone."""
     from swarm_learning.merge import get_merge
-    from swarm_learning.weights import WeightSchema, decode_weights, flatten, validate
+    from swarm_learning.weight_file import check_weight_file, flat_row, iter_weight_parts
 
     started = time.perf_counter()
-    stack: np.ndarray | None = None
-    schema: WeightSchema | None = None
+    schema = _schema_of(files[0])
+    stack = np.empty((len(files), schema.num_elements), dtype=np.float64)
     for row, path in enumerate(files):
-        arrays = decode_weights(path.read_bytes())
-        if schema is None:
-            schema = WeightSchema.from_arrays(arrays)
-            stack = np.empty((len(files), schema.num_elements), dtype=np.float64)
-        assert stack is not None
-        validate(arrays, schema)
-        stack[row] = flatten(arrays, schema)
-        del arrays
-    assert stack is not None
+        stack[row] = flat_row(
+            iter_weight_parts(path, check_weight_file(path, schema)), schema.num_elements
+        )
     merge = get_merge(method)
     weights = np.ones(len(files), dtype=np.float64)
     merge_started = time.perf_counter()
@@ -162,6 +166,21 @@ def _stacked(method: str, files: list[Path]) -> tuple[float, float]:
     done = time.perf_counter()
     del merged
     return done - merge_started, done - started
+
+
+def _schema_of(path: Path):  # -> WeightSchema; the import must stay inside the worker
+    """The model's schema, from the file's header alone (a learner knows it already)."""
+    from safetensors import safe_open
+
+    from swarm_learning.weights import TensorSpec, WeightSchema
+
+    with safe_open(str(path), framework="numpy") as opened:
+        specs = []
+        for name in sorted(opened.keys()):
+            sliced = opened.get_slice(name)
+            dtype = {"F32": "float32", "F64": "float64", "F16": "float16"}[sliced.get_dtype()]
+            specs.append(TensorSpec(name, tuple(sliced.get_shape()), dtype))
+    return WeightSchema(tuple(specs))
 
 
 def _import_without_torch() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "sha256_hex",
     "state_dict_to_arrays",
     "unflatten",
+    "unflatten_segments",
     "validate",
 ]
 
@@ -235,13 +236,30 @@ def unflatten(vector: np.ndarray, schema: WeightSchema) -> dict[str, np.ndarray]
         raise InvalidWeights(
             f"flat vector has shape {vector.shape}, expected ({schema.num_elements},)"
         )
+    offsets = np.cumsum([0, *(spec.num_elements for spec in schema.tensors)])
+    return unflatten_segments(
+        (vector[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)), schema
+    )
+
+
+def unflatten_segments(
+    segments: Iterable[np.ndarray], schema: WeightSchema
+) -> dict[str, np.ndarray]:
+    """`unflatten` of a vector handed over tensor by tensor (as `MeanAccumulator.take_segments`
+    does): each float64 piece is converted, then let go before the next is asked for, so the
+    float64 vector and the converted model never both exist whole."""
     result: dict[str, np.ndarray] = {}
-    offset = 0
-    for spec in schema.tensors:
-        size = spec.num_elements
-        part = vector[offset : offset + size]
-        offset += size
-        result[spec.name] = _cast(part, np.dtype(spec.dtype)).reshape(spec.shape)
+    specs = iter(schema.tensors)
+    for segment in segments:
+        spec = next(specs, None)
+        if spec is None or segment.shape != (spec.num_elements,):
+            raise InvalidWeights(f"merged segments do not fit the schema at {spec}")
+        result[spec.name] = _cast(segment, np.dtype(spec.dtype)).reshape(spec.shape)
+        del segment
+    if len(result) != len(schema.tensors):
+        raise InvalidWeights(
+            f"merged segments cover {len(result)} of {len(schema.tensors)} tensors"
+        )
     return result
 
 

@@ -277,3 +277,35 @@ def test_mean_added_tensor_by_tensor_in_chunks_is_bit_identical(monkeypatch) -> 
     for parts, weight in zip(tensors, weights, strict=True):
         acc.add_parts(parts, float(weight))
     assert acc.result().tobytes() == expected.tobytes()
+
+
+def test_mean_in_segments_is_bit_identical_and_hands_each_segment_over(monkeypatch) -> None:
+    """The learner keeps one running sum per tensor, fed with pieces that do not line up with
+    the tensors, and takes the result tensor by tensor: still the one-shot mean's bytes."""
+    from swarm_learning.merge import mean as mean_module
+
+    monkeypatch.setattr(mean_module, "CHUNK", 5)
+    rng = np.random.default_rng(8)
+    sizes = [6, 1, 0, 11]
+    stack = rng.normal(size=(4, sum(sizes)))
+    weights = np.array([2.0, 0.5, 1.0, 3.0])
+    expected = mean_module.merge(stack, weights)
+    acc = MeanAccumulator(sum(sizes), segments=sizes)
+    for row, weight in zip(stack, weights, strict=True):
+        acc.add_parts(np.array_split(row, [3, 4, 13]), float(weight))  # cuts across segments
+    assert acc.result().tobytes() == expected.tobytes()
+    segments = list(acc.take_segments())
+    assert [s.size for s in segments] == sizes
+    assert np.concatenate(segments).tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="already taken"):
+        acc.result()
+
+
+def test_mean_accumulator_refuses_a_contribution_of_the_wrong_length() -> None:
+    acc = MeanAccumulator(5, segments=[2, 3])
+    with pytest.raises(ValueError, match="expected 5"):
+        acc.add_parts([np.ones(4)], 1.0)
+    with pytest.raises(ValueError, match="longer than 5"):
+        acc.add_parts([np.ones(3), np.ones(3)], 1.0)
+    with pytest.raises(ValueError, match="do not split"):
+        MeanAccumulator(5, segments=[2, 2])

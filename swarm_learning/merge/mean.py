@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -14,22 +15,31 @@ CHUNK = 1 << 20  # elements scaled at a time (8 MiB of float64)
 
 
 class MeanAccumulator:
-    """Weighted mean of rows added one at a time, so that a learner holds about two models in
-    memory (the running sum and the row being added) instead of all P.
+    """Weighted mean of rows added one at a time, so that a learner holds the running sum
+    and bounded buffers in memory instead of all P contributions.
 
     Add rows in the swarm's fixed order (by address): the result is then bit-identical to
     `merge` over the same rows, on every machine, because both perform the same IEEE
     operations in the same order: `acc += w_i * x_i` elementwise, then one division by
     sum_i w_i. Summing raw weightages and dividing once at the end (instead of normalising
     first) keeps exact cases exact: identical rows with integer weightages give that row.
+
+    `segments` splits the row into consecutive pieces (a model's tensors) whose sums are kept
+    as separate arrays, so that `take_segments` can hand each back and let it be freed while
+    the next is still being converted: the float64 sum never coexists with a whole converted
+    model, only with one tensor of it.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, segments: Sequence[int] | None = None) -> None:
         if size < 0:
             raise ValueError(f"size must be >= 0, got {size}")
-        self._acc = np.zeros(size, dtype=np.float64)
+        sizes = [size] if segments is None else [int(n) for n in segments]
+        if sum(sizes) != size or any(n < 0 for n in sizes):
+            raise ValueError(f"segments {sizes} do not split a row of {size} elements")
+        self._size = size
+        self._sums: list[np.ndarray | None] = [np.zeros(n, dtype=np.float64) for n in sizes]
         # Bounded scratch: a contribution is scaled CHUNK elements at a time, so the merge
-        # holds the running sum plus one contribution, not a float64 copy of it as well.
+        # holds the running sum plus one piece, not a float64 copy of the contribution.
         self._scratch = np.empty(min(size, CHUNK), dtype=np.float64)
         self._total = 0.0
         self._count = 0
@@ -47,9 +57,9 @@ class MeanAccumulator:
     def add(self, row: np.ndarray, weight: float) -> None:
         """Add one flat float64 row with its non-negative node weightage."""
         row = np.asarray(row)
-        if row.shape != self._acc.shape or row.dtype != np.float64:
+        if row.shape != (self._size,) or row.dtype != np.float64:
             raise ValueError(
-                f"row must be float64 of shape {self._acc.shape}, got {row.dtype} {row.shape}"
+                f"row must be float64 of shape {(self._size,)}, got {row.dtype} {row.shape}"
             )
         weight = float(weight)
         if not np.isfinite(weight) or weight < 0:
@@ -62,43 +72,75 @@ class MeanAccumulator:
         self.add_parts([row], weight)
 
     def add_parts(self, parts: Iterable[np.ndarray], weight: float) -> None:
-        """Add one contribution given as consecutive pieces (its tensors, flattened, in schema
-        order), already checked (finite, right sizes). Each element goes through exactly the
-        operations of `add`: cast to float64, times the weight, added to the sum; so the
-        result is the same bytes, while no float64 copy of the whole contribution exists."""
-        if self._finished:
-            raise ValueError("this accumulator's result was already taken in place")
+        """Add one contribution given as consecutive pieces of any lengths (its tensors, or
+        chunks of them, flattened, in schema order), already checked (finite, right sizes).
+        Each element goes through exactly the operations of `add`: cast to float64, times
+        the weight, added to the sum; so the result is the same bytes, while no float64 copy
+        of the whole contribution exists. A piece may be a reused buffer: it is consumed
+        before the next one is asked for."""
+        self._check_usable()
         self._count += 1
         if weight == 0.0:
             return
-        offset = 0
+        sums = cast(list[np.ndarray], self._sums)
+        segment, within = 0, 0  # where the next element goes
+        added = 0
         for part in parts:
             flat = np.asarray(part).reshape(-1)
             for start in range(0, flat.size, CHUNK):
                 piece = flat[start : start + CHUNK]
+                if added + piece.size > self._size:
+                    raise ValueError(f"contribution is longer than {self._size} elements")
                 scratch = self._scratch[: piece.size]
                 scratch[...] = piece  # exact: float32/float16/ints -> float64
                 np.multiply(scratch, weight, out=scratch)
-                self._acc[offset : offset + piece.size] += scratch
-                offset += piece.size
-        if offset != self._acc.size:
-            raise ValueError(f"contribution has {offset} elements, expected {self._acc.size}")
+                done = 0
+                while done < piece.size:  # a piece may end one segment and begin the next
+                    while within == sums[segment].size:
+                        segment, within = segment + 1, 0
+                    take = min(piece.size - done, sums[segment].size - within)
+                    sums[segment][within : within + take] += scratch[done : done + take]
+                    within, done = within + take, done + take
+                added += piece.size
+        if added != self._size:
+            raise ValueError(f"contribution has {added} elements, expected {self._size}")
         self._total += weight
 
     def result(self, *, in_place: bool = False) -> np.ndarray:
-        """The weighted mean so far; ConfigError if no positive weight was added.
+        """The weighted mean so far as one row; ConfigError if no positive weight was added.
 
-        `in_place` divides the running sum itself (no second float64 copy of the model) and
-        ends the accumulator's use: the same bytes, less peak memory."""
+        `in_place` (one segment only) divides the running sum itself, no second float64
+        copy, and ends the accumulator's use: the same bytes, less peak memory."""
+        self._check_usable()
+        self._check_weight()
+        sums = cast(list[np.ndarray], self._sums)
+        if in_place and len(sums) == 1:
+            self._finished = True
+            sums[0] /= self._total
+            return sums[0]
+        return np.concatenate(sums) / self._total if len(sums) > 1 else sums[0] / self._total
+
+    def take_segments(self) -> Iterator[np.ndarray]:
+        """The weighted mean, segment by segment (the same bytes as `result`), each divided
+        in place and forgotten by the accumulator as it is handed out: drop it once used and
+        its memory is freed. Ends the accumulator's use."""
+        self._check_usable()
+        self._check_weight()
+        self._finished = True
+        for index in range(len(self._sums)):
+            segment = cast(np.ndarray, self._sums[index])
+            self._sums[index] = None
+            segment /= self._total
+            yield segment
+            del segment
+
+    def _check_usable(self) -> None:
         if self._finished:
             raise ValueError("this accumulator's result was already taken in place")
+
+    def _check_weight(self) -> None:
         if self._total <= 0.0:
             raise ConfigError("nothing to merge: no row with a positive weightage was added")
-        if in_place:
-            self._acc /= self._total
-            self._finished = True
-            return self._acc
-        return self._acc / self._total
 
 
 def weighted_rows_mean(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
