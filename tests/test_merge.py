@@ -309,3 +309,29 @@ def test_mean_accumulator_refuses_a_contribution_of_the_wrong_length() -> None:
         acc.add_parts([np.ones(3), np.ones(3)], 1.0)
     with pytest.raises(ValueError, match="do not split"):
         MeanAccumulator(5, segments=[2, 2])
+
+
+@pytest.mark.parametrize("rows", [2, 3, 5, 8, 23, 24, 31])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_sorted_column_blocks_are_the_stable_sort(rows: int, uniform: bool) -> None:
+    """Both sorting paths (the compare-and-swap network, numpy's sort from NETWORK_MAX_ROWS
+    rows on) give exactly a stable argsort along the rows, weights carried along; ties and
+    signed zeros included, blocks of any width."""
+    from swarm_learning.merge.sorted_columns import sorted_column_blocks
+
+    rng = np.random.default_rng(rows)
+    stack = rng.integers(-3, 4, size=(rows, 101)).astype(np.float64)  # many ties
+    stack[rng.random(stack.shape) < 0.1] = -0.0
+    weights = np.ones(rows) if uniform else rng.integers(1, 9, size=rows).astype(np.float64)
+    order = np.argsort(stack, axis=0, kind="stable")
+    expected_values = np.take_along_axis(stack, order, axis=0)
+    expected_weights = weights[order]
+    blocks = list(sorted_column_blocks(stack, weights, block_columns=17))
+    assert [(b.start, b.stop) for b in blocks][-1] == (85, 101)
+    values = np.concatenate([b.values for b in blocks], axis=1)
+    assert values.tobytes() == expected_values.tobytes()  # -0.0 and 0.0 in stable order
+    if uniform:
+        assert all(b.weights is None for b in blocks)
+    else:
+        carried = np.concatenate([b.weights for b in blocks], axis=1)
+        assert carried.tobytes() == expected_weights.tobytes()

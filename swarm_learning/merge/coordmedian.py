@@ -9,7 +9,8 @@ weight hits W/2 exactly (the weighted analogue of an even count) the median is t
 
 Comparisons are made as 2 * cumulative vs W on raw weightages, so integer weightages give
 exact ties, and cumulative sums run sequentially along the sorted axis: every node gets the
-same bits.
+same bits. With equal weightages the cumulative sums are the same for every column, so `lo`
+and `hi` are computed once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import check_inputs
+from .sorted_columns import sorted_column_blocks
 
 
 def merge(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -24,16 +26,25 @@ def merge(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
     stack, weights = check_inputs(stack, weights)
     if stack.shape[0] == 1:
         return stack[0].copy()
-    order = np.argsort(stack, axis=0, kind="stable")
-    values = np.take_along_axis(stack, order, axis=0)
-    cumulative = np.cumsum(weights[order], axis=0)
+    merged = np.empty(stack.shape[1], dtype=np.float64)
+    for block in sorted_column_blocks(stack, weights):
+        if block.weights is None:  # one (lo, hi) for all columns
+            lo, hi = _positions(np.cumsum(weights)[:, None])
+            low_values, high_values = block.values[lo[0]], block.values[hi[0]]
+        else:
+            lo, hi = _positions(np.cumsum(block.weights, axis=0))
+            columns = np.arange(block.stop - block.start)
+            low_values, high_values = block.values[lo, columns], block.values[hi, columns]
+        merged[block.start : block.stop] = np.where(
+            lo == hi, low_values, (low_values + high_values) * 0.5
+        )
+    return merged
+
+
+def _positions(cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the sorted positions `lo` and `hi` of the rule above."""
     # Each column's own total (its last cumulative value), so that the comparison uses the
     # very sums it is compared with, even for weightages that are not exact in binary.
     total = cumulative[-1]
     twice = cumulative * 2.0
-    lo = np.argmax(twice >= total, axis=0)
-    hi = np.argmax(twice > total, axis=0)
-    columns = np.arange(stack.shape[1])
-    low_values = values[lo, columns]
-    high_values = values[hi, columns]
-    return np.where(lo == hi, low_values, (low_values + high_values) * 0.5)
+    return np.argmax(twice >= total, axis=0), np.argmax(twice > total, axis=0)

@@ -94,4 +94,4 @@ def multikrum(
     )
     chosen = _select(stack, f, count)
     logger.debug("multikrum selected rows %s of %d weighted rows", chosen, rows)
-    return weighted_rows_mean(stack[chosen], weights[chosen])
+    return weighted_rows_mean(stack, weights, chosen)

@@ -143,16 +143,19 @@ class MeanAccumulator:
             raise ConfigError("nothing to merge: no row with a positive weightage was added")
 
 
-def weighted_rows_mean(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted mean of already-checked rows (finite, weights > 0), in row order.
+def weighted_rows_mean(
+    stack: np.ndarray, weights: np.ndarray, rows: Sequence[int] | None = None
+) -> np.ndarray:
+    """Weighted mean of already-checked rows (finite, weights > 0), in row order: all rows,
+    or those listed in `rows` (ascending), without copying them out of the stack.
 
     Shared by `merge`, Weiszfeld's iterations and Multi-Krum so that all of them average in
     exactly the same way.
     """
     acc = MeanAccumulator(stack.shape[1])
-    for row, weight in zip(stack, weights.tolist(), strict=True):
-        acc._add_checked(row, weight)
-    return acc.result()
+    for index in range(stack.shape[0]) if rows is None else rows:
+        acc._add_checked(stack[index], float(weights[index]))
+    return acc.result(in_place=True)
 
 
 def merge(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:

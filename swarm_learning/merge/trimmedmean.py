@@ -14,6 +14,8 @@ import math
 import numpy as np
 
 from ._common import check_inputs, check_param
+from .mean import weighted_rows_mean
+from .sorted_columns import sorted_column_blocks
 
 DEFAULT_BETA = 0.2
 
@@ -28,16 +30,16 @@ def merge(stack: np.ndarray, weights: np.ndarray, *, beta: float = DEFAULT_BETA)
     rows = stack.shape[0]
     trim = math.floor(beta * rows)
     if trim == 0:  # nothing to cut: the plain weighted mean, same bits as `mean.merge`
-        values = stack
-        row_weights = np.broadcast_to(weights[:, None], stack.shape)
-    else:
-        order = np.argsort(stack, axis=0, kind="stable")
-        values = np.take_along_axis(stack, order, axis=0)
-        row_weights = weights[order]
-    acc = np.zeros(stack.shape[1], dtype=np.float64)
-    total = np.zeros(stack.shape[1], dtype=np.float64)
-    for position in range(trim, rows - trim):
-        acc += row_weights[position] * values[position]
-        total += row_weights[position]
-    acc /= total
-    return acc
+        return weighted_rows_mean(stack, weights)
+    merged = np.empty(stack.shape[1], dtype=np.float64)
+    for block in sorted_column_blocks(stack, weights):
+        acc = np.zeros(block.stop - block.start, dtype=np.float64)
+        total = np.zeros(block.stop - block.start, dtype=np.float64)
+        for position in range(trim, rows - trim):
+            # With equal weightages, the scalar weight of any row is the weight at `position`.
+            weight = weights[0] if block.weights is None else block.weights[position]
+            acc += weight * block.values[position]
+            total += weight
+        acc /= total
+        merged[block.start : block.stop] = acc
+    return merged
