@@ -8,9 +8,10 @@ P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
   checked in full (layout, schema, NaN/Inf) then read again piece by piece into the running
   float64 sum, divided in place and unflattened into tensors. Nothing but the sum, the result
   and a few MB of buffers is held: its extra peak RSS should not grow with P.
-- every method of `swarm_learning.merge` on the (P, n) float64 stack, as `merge_contributions` calls them
-  (the stack is built row by row from the same files); the time reported is the merge call
-  alone, and the extra peak RSS includes the stack itself (P x n x 8 bytes).
+- every method of `swarm_learning.merge` on the (P, n) float64 stack, as
+  `merge_contributions` calls them (the stack is built row by row from the same files); the
+  time reported is the merge call alone, and the extra peak RSS includes the stack itself
+  (P x n x 8 bytes).
 
 Each configuration runs in a fresh subprocess, because a process's peak RSS never goes down:
 the worker notes its current RSS after its imports (the baseline), runs, and reports the peak
