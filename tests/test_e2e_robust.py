@@ -1,24 +1,25 @@
 """End to end: robust merge methods against a Byzantine learner, with real processes.
 
-Five learners train the digits MLP on non-IID parts; one of them (`learner5`) is Byzantine: it
-follows the protocol exactly (valid check-ins, files that match their on-chain hashes) but
-before every sync replaces its weights by -10 x weights (`train_digits --byzantine scale`).
-One swarm per merge method:
+Five learners train the digits MLP on mildly non-IID parts; one of them (`learner5`) is
+Byzantine: it follows the protocol exactly (valid check-ins, files that match their on-chain
+hashes) but before every sync replaces its weights by N(0, 10^2) noise, about a hundred times
+the size of honest weights (`train_digits --byzantine random`). One swarm per merge method:
 
-- `mean` has no defence: the honest learners' final model collapses;
+- `mean` has no defence: the honest learners' final model collapses to chance;
 - `coordmedian`, `trimmedmean` (beta 0.2: one of five cut at each end) and `krum` (f=1) leave
-  the attacker out, so the honest learners stay close to an all-honest swarm (the reference,
-  run once with `mean`).
+  the attacker out, so the honest learners end within a few points of an all-honest swarm of
+  the same five learners (the reference, run once with `mean`).
 
-Why the tolerance is wider than "a few points": leaving the attacker out also leaves out its
-data, and on this non-IID split learner5's part holds most of the samples of two classes (8 and
-9). Measured on this machine (20 epochs, a sync every 16 batches, 13 steps; training is
-deterministic, so these repeat exactly): all-honest swarm of 5 with `mean` 0.889; the four
-honest learners alone as a swarm 0.844 (the best any defence can do); under attack `mean`
-0.186, `coordmedian` 0.814, `trimmedmean` 0.792, `krum` 0.800 (not tested here, to keep the
-file short: `geomedian` 0.778, `multikrum` f=1 0.844, i.e. exactly the four honest learners).
-So the robust methods are within ~5 points of what the honest data allows, and within ~10
-points of the all-honest swarm.
+The parts are mildly non-IID (`own_fraction` 0.4: 40% of a part from its two "own" classes,
+the rest spread over the others), so that leaving the attacker out does not also leave out
+most of the data of two classes: with the demo's 0.8, learner5 alone holds most of the 8s and
+9s, and no defence can do better than the four honest learners' data allows (measured 0.844
+against 0.889 for the all-honest five). Measured on this machine with 0.4 (20 epochs, a sync
+every 16 batches, 13 steps; training is deterministic, so these repeat exactly): all-honest
+swarm 0.947; under attack `mean` 0.136, `coordmedian` 0.939, `trimmedmean` 0.942, `krum`
+0.908 (Krum keeps a single learner's model per step, hence the widest gap). The `scale`
+attack (-10 x weights) gives the same figures for the robust methods but only dents `mean`
+(0.733) on this split.
 
 Plus: a learner that asks for another merge method than the one on chain is refused, with both
 methods named in its log.
@@ -35,6 +36,7 @@ import numpy as np
 import pytest
 import requests
 
+from swarm_learning.demo.train_digits import RANDOM_STD
 from swarm_learning.weights import decode_weights
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
@@ -51,10 +53,12 @@ EPOCHS = 20
 SYNC_FREQUENCY = 16
 EXPECTED_STEPS = 13
 SWARM_TIMEOUT_S = 180
+OWN_FRACTION = 0.4
+ATTACK = "random"
 
-REFERENCE_ABOVE = 0.85  # the all-honest swarm measured 0.889
-COLLAPSED_BELOW = 0.5  # `mean` under attack measured 0.186 (chance is 0.1)
-ROBUST_WITHIN = 0.12  # accuracy (fraction) below the reference; worst measured gap 0.097
+REFERENCE_ABOVE = 0.9  # the all-honest swarm measured 0.947
+COLLAPSED_BELOW = 0.5  # `mean` under attack measured 0.136 (chance is 0.1)
+ROBUST_WITHIN = 0.05  # accuracy (fraction) below the reference; worst measured gap 0.039
 
 ROBUST_METHODS = [
     ("coordmedian", {}),
@@ -85,7 +89,11 @@ def _fail_with_logs(learners: list[NodeProcess], message: str) -> None:
 
 
 def run_swarm(
-    work_dir: Path, method: str, params: dict[str, object], *, byzantine: str | None
+    work_dir: Path,
+    method: str,
+    params: dict[str, object],
+    *,
+    byzantine: str | None,
 ) -> SwarmRun:
     """Sentinel + 5 learners (learner5 attacking with `byzantine`, if given), run to the end.
 
@@ -95,7 +103,7 @@ def run_swarm(
     """
     swarm = LocalSwarm(work_dir=work_dir)
     try:
-        prepare_learner_data(swarm, LEARNERS, seed=0)
+        prepare_learner_data(swarm, LEARNERS, seed=0, own_fraction=OWN_FRACTION)
         sentinel = swarm.start_sentinel()
         common = ["--epochs", str(EPOCHS), "--sync-frequency", str(SYNC_FREQUENCY)]
         common += ["--min-peers", str(len(LEARNERS)), "--merge-method", method]
@@ -132,9 +140,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def assert_poisoned_every_step(run: SwarmRun) -> None:
-    """At every step, first and last included, the attacker's committed file points against
-    the honest learners' mean and is much longer: the attack hooks fire exactly when the
-    callback syncs. (A missed step would show an honest-looking model there.)"""
+    """At every step, first and last included, the attacker's committed file is the attack's
+    noise (its spread is RANDOM_STD), unrelated in direction to the honest learners' mean. The
+    attack hooks fire exactly when the callback syncs (a missed step would show an
+    honest-looking model there)."""
     attacker = load_or_create_key(run.swarm.learner_dir(BYZANTINE) / "node.key").address.lower()
     store = run.swarm.learner_dir(HONEST[0]) / "files"  # holds every file it merged
     assert len(run.steps) == EXPECTED_STEPS
@@ -143,8 +152,8 @@ def assert_poisoned_every_step(run: SwarmRun) -> None:
         assert len(by_address) == len(LEARNERS) and attacker in by_address, step["step"]
         poisoned = _flat(store / by_address.pop(attacker))
         honest = np.mean([_flat(store / h) for h in by_address.values()], axis=0)
-        assert _cosine(poisoned, honest) < -0.5, step["step"]
-        assert np.linalg.norm(poisoned) > 5 * np.linalg.norm(honest), step["step"]
+        assert abs(_cosine(poisoned, honest)) < 0.2, step["step"]
+        assert abs(float(np.std(poisoned)) / RANDOM_STD - 1) < 0.1, step["step"]
 
 
 def assert_one_final_model(run: SwarmRun, method: str, *, attacked: bool) -> None:
@@ -171,7 +180,7 @@ def test_all_honest_reference_learns(reference: SwarmRun) -> None:
 
 
 def test_mean_collapses_under_a_byzantine_learner(tmp_path: Path, reference: SwarmRun) -> None:
-    run = run_swarm(tmp_path, "mean", {}, byzantine="scale")
+    run = run_swarm(tmp_path, "mean", {}, byzantine=ATTACK)
     assert_one_final_model(run, "mean", attacked=True)
     assert_poisoned_every_step(run)
     accuracies = run.honest_accuracies()
@@ -182,7 +191,7 @@ def test_mean_collapses_under_a_byzantine_learner(tmp_path: Path, reference: Swa
 def test_robust_method_resists_a_byzantine_learner(
     tmp_path: Path, reference: SwarmRun, method: str, params: dict[str, object]
 ) -> None:
-    run = run_swarm(tmp_path, method, params, byzantine="scale")
+    run = run_swarm(tmp_path, method, params, byzantine=ATTACK)
     assert_one_final_model(run, method, attacked=True)
     assert_poisoned_every_step(run)
     best = max(reference.honest_accuracies())

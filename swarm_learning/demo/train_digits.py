@@ -77,6 +77,7 @@ SCALE_FACTOR = -10.0
 #: ``random`` sends N(0, RANDOM_STD^2) noise: the digits MLP's weights are of order 0.1, so this
 #: is about a hundred times their size.
 RANDOM_STD = 10.0
+ATTACK_SEED_OFFSET = 7919
 
 DATA_DIR_ENV = "SWARM_DATA_DIR"
 MODEL_DIR_ENV = "SWARM_MODEL_DIR"
@@ -174,7 +175,9 @@ class ByzantineAttack:
         if kind not in ATTACKS:
             raise ValueError(f"unknown attack {kind!r}; known: {', '.join(ATTACKS)}")
         self.kind = kind
-        self._generator = torch.Generator().manual_seed(seed)
+        # Not `seed` itself: the model was initialised from the stream of `seed`, and noise
+        # drawn from that same stream would be correlated with the initial weights.
+        self._generator = torch.Generator().manual_seed(ATTACK_SEED_OFFSET + seed)
         self.count = 0
 
     @torch.no_grad()

@@ -24,7 +24,9 @@ LEARNER_TIMEOUT_S = 600.0
 ACCURACY_TOLERANCE = 0.02
 
 
-def prepare_learner_data(swarm: LocalSwarm, names: list[str], seed: int) -> tuple:
+def prepare_learner_data(
+    swarm: LocalSwarm, names: list[str], seed: int, *, own_fraction: float = 0.8
+) -> tuple:
     from swarm_learning.demo.data import (
         load_split,
         non_iid_partitions,
@@ -33,7 +35,7 @@ def prepare_learner_data(swarm: LocalSwarm, names: list[str], seed: int) -> tupl
     )
 
     X_train, y_train, X_test, y_test = load_split(seed=seed)
-    parts = non_iid_partitions(X_train, y_train, len(names), seed=seed)
+    parts = non_iid_partitions(X_train, y_train, len(names), seed=seed, own_fraction=own_fraction)
     for name, part in zip(names, parts, strict=True):
         data_dir = swarm.learner_dir(name) / "data"
         write_partition(data_dir, *part)
