@@ -253,7 +253,8 @@ def unflatten_segments(
     for segment in segments:
         spec = next(specs, None)
         if spec is None or segment.shape != (spec.num_elements,):
-            raise InvalidWeights(f"merged segments do not fit the schema at {spec}")
+            expected = "no more" if spec is None else f"{spec.name!r} of {spec.num_elements}"
+            raise InvalidWeights(f"merged segment {segment.shape} where the schema has {expected}")
         result[spec.name] = _cast(segment, np.dtype(spec.dtype)).reshape(spec.shape)
         del segment
     if len(result) != len(schema.tensors):

@@ -215,3 +215,17 @@ def test_dtype_numpy_cannot_hold_is_refused() -> None:
     data = len(header).to_bytes(8, "little") + header + b"\x00" * 4
     with pytest.raises(InvalidWeights):
         decode_weights(data)
+
+
+def test_unflatten_segments_refuses_pieces_that_do_not_fit_the_schema() -> None:
+    from swarm_learning.weights import WeightSchema, unflatten_segments
+
+    schema = WeightSchema.from_arrays({"a": np.zeros(3, np.float32), "b": np.zeros(2, np.int64)})
+    merged = unflatten_segments([np.arange(3.0), np.array([1.4, 2.6])], schema)
+    assert merged["a"].dtype == np.float32 and merged["b"].tolist() == [1, 3]
+    with pytest.raises(InvalidWeights, match="'b' of 2"):
+        unflatten_segments([np.arange(3.0), np.arange(3.0)], schema)
+    with pytest.raises(InvalidWeights, match="no more"):
+        unflatten_segments([np.arange(3.0), np.arange(2.0), np.arange(1.0)], schema)
+    with pytest.raises(InvalidWeights, match="cover 1 of 2"):
+        unflatten_segments([np.arange(3.0)], schema)
