@@ -17,6 +17,7 @@ CAMEL_ALIASES = {
     "syncFrequency": "sync_frequency",
     "minPeers": "min_peers",
     "nodeWeightage": "node_weightage",
+    "numSamples": "num_samples",
     "totalEpochs": "total_epochs",
     "mergeMethod": "merge_method",
     "useAdaptiveSync": "use_adaptive_sync",
@@ -50,6 +51,7 @@ class LearnerSettings:
     sync_frequency: int = 32  # local batches between two sync steps
     min_peers: int = 2  # learners needed to close a step (quorum)
     node_weightage: int = 1  # this node's weight in the merge (relative)
+    num_samples: int | None = None  # local training samples: the weight under mean by samples
     total_epochs: int | None = None  # informative: used for progress messages
     merge_method: str = "mean"
     merge_params: str = "{}"
@@ -116,6 +118,10 @@ class LearnerSettings:
             "archive_wait_s",
         ):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
+        if self.num_samples is not None:
+            self.num_samples = _as_int("num_samples", self.num_samples)
+            if self.num_samples < 1:
+                raise ConfigError("num_samples must be a positive integer")
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)
         if self.sync_frequency < 1:

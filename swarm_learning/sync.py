@@ -29,7 +29,7 @@ from swarm_learning.weights import (
 )
 from swarm_network.chain.client import SwarmContract
 from swarm_network.chain.records import ZERO_HASH, Contribution
-from swarm_network.errors import ContractRevert, PeerUnavailable, SwarmError
+from swarm_network.errors import ConfigError, ContractRevert, PeerUnavailable, SwarmError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore
 
@@ -66,6 +66,22 @@ class StepResult:
         return json.dumps({**self.__dict__, "total_s": self.total_s})
 
 
+def contribution_weightage(
+    settings: LearnerSettings, merge_method: str, merge_params: dict[str, object]
+) -> int:
+    """The weightage this learner checks in with: its `node_weightage`, or its sample count
+    when the training merges with `mean` weighted by samples. The merge itself only ever
+    reads weightages from the chain, so every node weighs every contribution alike."""
+    if merge_method == "mean" and merge_params.get("weight_by") == "samples":
+        if settings.num_samples is None:
+            raise ConfigError(
+                "this training merges with mean weighted by samples: pass num_samples "
+                "(the number of local training samples) to SwarmCallback"
+            )
+        return settings.num_samples
+    return settings.node_weightage
+
+
 class SyncProtocol:
     def __init__(
         self,
@@ -94,6 +110,7 @@ class SyncProtocol:
         self._rejected_mask = 0
         self._file_urls: dict[str, str] = {}
         get_merge(merge_method)  # an unknown method fails here, before any step
+        self.weightage = contribution_weightage(settings, merge_method, merge_params)
 
     # ---------------------------------------------------------------- one step
 
@@ -235,7 +252,7 @@ class SyncProtocol:
                 self.contract.check_in(
                     step=self.next_step,
                     weight_hash=weight_hash,
-                    weightage=self.settings.node_weightage,
+                    weightage=self.weightage,
                     base_hash=self.base_hash,
                     rejected_mask=self._rejected_mask,
                 )

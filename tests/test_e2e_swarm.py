@@ -13,7 +13,9 @@ import pytest
 import requests
 from anvil_node import MISSING_REASON, anvil_binary, run_anvil
 
+from swarm_learning.demo.data import read_partition
 from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 from swarm_network.cli.local_swarm import LocalSwarm
 
@@ -42,6 +44,7 @@ def finished_swarm(
         swarm.start_sentinel(extra_args=sentinel_args)
         sn_url = swarm.start_sn()
         program_args = ["--epochs", str(EPOCHS), "--min-peers", "2"]
+        program_args += ["--merge-params", json.dumps({"weight_by": "samples"})]
         learners = [
             swarm.start_learner(
                 name, swarm.sentinel_rest if i == 0 else sn_url, TRAIN_MODULE, program_args
@@ -109,6 +112,22 @@ def test_chain_records_every_step(finished_swarm: LocalSwarm) -> None:
         for row in map(json.loads, path.read_text().splitlines()):
             assert set(row["participants"]) == set(contract.step(row["step"]).participants)
             assert row["rejected"] == []
+
+
+def test_mean_weighs_each_contribution_by_its_sample_count(finished_swarm: LocalSwarm) -> None:
+    """The training says `mean` weighted by samples: every check-in carries the learner's
+    number of training samples as its weightage, which is what every node merges with."""
+    contract = _contract(finished_swarm)
+    assert json.loads(contract.training_config().merge_params) == {"weight_by": "samples"}
+    samples = {}
+    for name in LEARNERS:
+        node_dir = finished_swarm.learner_dir(name)
+        address = load_or_create_key(node_dir / "node.key").address.lower()
+        samples[address] = len(read_partition(node_dir / "data")[1])
+    assert min(samples.values()) > 1
+    for k in range(contract.current_step()):
+        for c in contract.contributions(k):
+            assert c.weightage == samples[c.address.lower()], (k, c)
 
 
 def test_rest_reports_what_the_chain_records(finished_swarm: LocalSwarm) -> None:

@@ -410,3 +410,28 @@ def test_step_json_names_who_refused_whom() -> None:
     assert by_address[a]["rejected_by"] == []
     assert by_address[c]["staleness"] == 1
     assert doc["conflicting_hashes"] == ["2" * 64]
+
+
+def test_contribution_weightage_follows_the_trainings_merge_params() -> None:
+    """Under `mean` by samples a learner checks in with its sample count; otherwise with its
+    node weightage; asking for samples without giving them fails before any step."""
+    from swarm_learning.sync import contribution_weightage
+
+    settings = LearnerSettings.resolve({"node_weightage": 3, "num_samples": "250"}, environ={})
+    assert settings.num_samples == 250
+    assert contribution_weightage(settings, "mean", {"weight_by": "samples"}) == 250
+    assert contribution_weightage(settings, "mean", {}) == 3
+    assert contribution_weightage(settings, "coordmedian", {}) == 3
+    without = LearnerSettings.resolve({"node_weightage": 3}, environ={})
+    with pytest.raises(ConfigError, match="num_samples"):
+        contribution_weightage(without, "mean", {"weight_by": "samples"})
+    with pytest.raises(ConfigError, match="num_samples must be a positive"):
+        LearnerSettings.resolve({"numSamples": 0}, environ={})
+
+
+def test_mean_refuses_an_unknown_weighting() -> None:
+    from swarm_learning.node import check_merge_params
+
+    check_merge_params("mean", {"weight_by": "samples"})
+    with pytest.raises(ConfigError, match="weight_by must be one of weightage, samples"):
+        check_merge_params("mean", {"weight_by": "votes"})

@@ -261,6 +261,7 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         min_peers=args.min_peers,
         merge_method=args.merge_method,
         merge_params=args.merge_params,
+        num_samples=len(y_train),  # the weight if the training says mean by samples
     )
     hooks: SwarmCallback | ByzantineHooks = cb
     attack: ByzantineAttack | None = None

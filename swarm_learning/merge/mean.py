@@ -9,7 +9,7 @@ import numpy as np
 
 from swarm_network.errors import ConfigError, InvalidWeights
 
-from ._common import check_inputs
+from ._common import check_inputs, check_param
 
 CHUNK = 1 << 20  # elements scaled at a time (8 MiB of float64)
 
@@ -158,7 +158,18 @@ def weighted_rows_mean(
     return acc.result(in_place=True)
 
 
-def merge(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted mean of the rows of `stack` (P, n) with node weightages `weights` (P,)."""
+#: What a contribution's weight on chain stands for under `mean`: the node's configured
+#: weightage, or the number of samples it trained on (each learner then checks in with its
+#: sample count as weightage; see `swarm_learning.sync.contribution_weightage`).
+WEIGHT_BY = ("weightage", "samples")
+
+
+def merge(stack: np.ndarray, weights: np.ndarray, *, weight_by: str = "weightage") -> np.ndarray:
+    """Weighted mean of the rows of `stack` (P, n) with weights `weights` (P,): the on-chain
+    weightages, which are sample counts when the training says `weight_by="samples"`."""
+    check_param(
+        weight_by in WEIGHT_BY,
+        f"mean: weight_by must be one of {', '.join(WEIGHT_BY)}, got {weight_by!r}",
+    )
     stack, weights = check_inputs(stack, weights)
     return weighted_rows_mean(stack, weights)
