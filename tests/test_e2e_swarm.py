@@ -51,7 +51,9 @@ def finished_swarm(
             )
             for i, name in enumerate(LEARNERS)
         ]
-        assert swarm.wait(learners, TIMEOUT_S), "learners did not finish in time"
+        if not swarm.wait(learners, TIMEOUT_S):
+            tails = "\n".join(f"--- {p.name}:\n{p.log_tail()}" for p in swarm.processes)
+            pytest.fail(f"{request.param}: learners did not finish in time\n{tails}")
         for learner in learners:
             assert learner.popen.returncode == 0, f"{learner.name} failed:\n{learner.log_tail()}"
         yield swarm
