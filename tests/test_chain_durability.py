@@ -38,7 +38,8 @@ from web3.providers.rpc import HTTPProvider
 from contracts import load_artifact
 from sentinel.chain import journal as journal_module
 from sentinel.chain.embedded import ChainJournalError, EmbeddedChain, RpcError
-from sentinel.chain.journal import FILE_MAGIC, RECORD_MAGIC, BlockRecord
+from sentinel.chain.journal import FILE_MAGIC, RECORD_MAGIC
+from sentinel.chain.journal_records import BlockRecord
 
 CHAIN_ID = 1337
 ADMIN = Account.from_key(keccak(b"durability admin"))

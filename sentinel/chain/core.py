@@ -30,9 +30,11 @@ from eth_utils import ValidationError, is_address, to_canonical_address
 
 from sentinel.chain.admission import check_transaction, decode_transaction
 from sentinel.chain.index import ChainIndex, block_logs
-from sentinel.chain.journal import BlockRecord, ChainJournal, ChainJournalError, RecordedLog
+from sentinel.chain.journal import ChainJournal, ChainJournalError
+from sentinel.chain.journal_records import BlockRecord, RecordedLog
 from sentinel.chain.replay import open_journal
-from sentinel.chain.rpc_format import SERVER_ERROR, BlockId, RpcError, hex_data
+from sentinel.chain.rpc_format import SERVER_ERROR, RpcError, hex_data
+from sentinel.chain.rpc_params import BlockId
 from sentinel.chain.store import install_store
 from swarm_network.errors import ConfigError
 

@@ -16,7 +16,8 @@ from eth.exceptions import Revert, VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 
-from sentinel.chain.rpc_format import SERVER_ERROR, CallRequest, RpcError, revert_error
+from sentinel.chain.rpc_format import SERVER_ERROR, RpcError, revert_error
+from sentinel.chain.rpc_params import CallRequest
 
 ZERO_ADDRESS = b"\x00" * 20
 # eth_estimateGas answers at most this much above the least gas that works.

@@ -11,7 +11,8 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from sentinel.chain.rpc_format import SERVER_ERROR, LogFilter, RpcError, hex_quantity
+from sentinel.chain.rpc_format import SERVER_ERROR, RpcError, hex_quantity
+from sentinel.chain.rpc_params import LogFilter
 
 # geth's deadline for filters nobody polls.
 FILTER_IDLE_TIMEOUT_S = 300.0

@@ -14,8 +14,9 @@ from typing import Any
 
 from eth.abc import BlockAPI, ChainDatabaseAPI
 
-from sentinel.chain.journal import RecordedLog
-from sentinel.chain.rpc_format import LogFilter, format_log
+from sentinel.chain.journal_records import RecordedLog
+from sentinel.chain.rpc_format import format_log
+from sentinel.chain.rpc_params import LogFilter
 
 
 class ChainIndex:

@@ -27,7 +27,8 @@ from rlp.exceptions import DecodingError, DeserializationError
 from trie.exceptions import MissingTrieNode
 
 from sentinel.chain.index import block_logs
-from sentinel.chain.journal import BlockRecord, ChainJournal, ChainJournalError, GenesisRecord
+from sentinel.chain.journal import ChainJournal, ChainJournalError
+from sentinel.chain.journal_records import BlockRecord, GenesisRecord
 from sentinel.chain.rpc_format import hex_data
 
 if TYPE_CHECKING:

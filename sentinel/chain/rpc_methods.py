@@ -25,7 +25,6 @@ from sentinel.chain.core import ChainCore
 from sentinel.chain.filters import FilterRegistry
 from sentinel.chain.rpc_format import (
     SERVER_ERROR,
-    LogFilter,
     RpcError,
     format_block,
     format_receipt,
@@ -34,6 +33,9 @@ from sentinel.chain.rpc_format import (
     hex_quantity,
     hex_word,
     invalid_params,
+)
+from sentinel.chain.rpc_params import (
+    LogFilter,
     parse_address,
     parse_block_id,
     parse_bool,
