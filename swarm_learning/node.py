@@ -139,8 +139,11 @@ class LearnerNode:
                     merge_method=s.merge_method,
                     merge_params=s.merge_params,
                 )
-            except ContractRevert as exc:
-                if "already configured" not in exc.reason:
+            except ContractRevert:
+                # Another learner configured it first (both dry runs passed): fine, as long as
+                # it did; the settings are compared below.
+                config = self.contract.training_config()
+                if not config.configured:
                     raise
             config = self.contract.training_config()
         if config.min_peers != s.min_peers:

@@ -142,8 +142,18 @@ class SwarmContract:
         """
         fn = getattr(self.contract.functions, function_name)(*args)
 
+        def dry_run() -> None:
+            # On the pending block, i.e. the block the transaction would land in: its
+            # timestamp is now. On "latest", geth and anvil use the last block's timestamp,
+            # so on an idle chain a deadline (a grace period) would never seem to pass, no
+            # transaction would be sent, and no block would ever move the time on.
+            _chain_call(
+                "eth_call",
+                lambda: fn.call({"from": self._key().address}, block_identifier="pending"),
+            )
+
         def build(nonce: int) -> dict[str, Any]:
-            _chain_call("eth_call", lambda: fn.call({"from": self._key().address}))
+            dry_run()
             return fn.build_transaction(
                 {
                     "from": self._key().address,
@@ -154,7 +164,16 @@ class SwarmContract:
                 }
             )
 
-        return self._send(build)
+        try:
+            return self._send(build)
+        except ContractRevert as exc:
+            if exc.reason != REVERTED_WITHOUT_REASON:
+                raise
+            # Another node changed the state between our dry run and the block (a race lost,
+            # e.g. two learners configuring the training). Chains that keep no reason in the
+            # receipt (anvil, geth) still tell why it would fail now: callers match on that.
+            dry_run()
+            raise
 
     def send_value(self, to: str, wei: int) -> dict[str, Any]:
         def build(nonce: int) -> dict[str, Any]:
@@ -352,19 +371,20 @@ class SwarmContract:
 def _raise_if_reverted(receipt: dict[str, Any]) -> None:
     """A mined transaction that reverted: the state changed under us between the dry run and
     the block (another node got there first). Its reason is in the receipt where the chain
-    records one (anvil, our embedded chain), else only the fact."""
+    records one (our embedded chain), else only the fact (`transact` then asks again)."""
     if receipt["status"] == 1:
         return
     raise ContractRevert(_decode_revert_reason(receipt.get("revertReason")))
 
 
 ERROR_STRING_SELECTOR = "0x08c379a0"
+REVERTED_WITHOUT_REASON = "reverted after the dry run passed"
 
 
 def _decode_revert_reason(raw: object) -> str:
     """Receipts carry the reason as Error(string) ABI data (Besu's convention) or as text."""
     if not raw:
-        return "reverted after the dry run passed"
+        return REVERTED_WITHOUT_REASON
     text = str(raw)
     if text.startswith(ERROR_STRING_SELECTOR):
         try:
