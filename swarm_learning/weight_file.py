@@ -58,8 +58,9 @@ def check_weight_file(path: Path, schema: WeightSchema) -> list[TensorExtent]:
     """The extents of the file's tensors in schema order, once the whole file has passed the
     checks of `decode_weights` + `validate`; InvalidWeights (with their messages) otherwise."""
     extents = _read_layout(path, schema)
-    for extent, chunk in _iter_chunks(path, extents):
-        if extent.dtype.kind == "f" and not np.isfinite(chunk).all():
+    floats = [extent for extent in extents if extent.dtype.kind == "f"]
+    for extent, chunk in _iter_chunks(path, floats):
+        if not np.isfinite(chunk).all():
             raise InvalidWeights(f"tensor {extent.name!r}: contains NaN or Inf")
     return extents
 
@@ -123,6 +124,15 @@ def _iter_chunks(
     path: Path, extents: list[TensorExtent]
 ) -> Iterator[tuple[TensorExtent, np.ndarray]]:
     """Each tensor's values, at most READ_CHUNK_BYTES at a time, through one reused buffer."""
+    try:
+        yield from _read_chunks(path, extents)
+    except OSError as exc:  # the file vanished or the disk failed: refuse it, do not crash
+        raise InvalidWeights(f"could not read the weight file: {exc}") from exc
+
+
+def _read_chunks(
+    path: Path, extents: list[TensorExtent]
+) -> Iterator[tuple[TensorExtent, np.ndarray]]:
     buffer = bytearray(READ_CHUNK_BYTES)
     view = memoryview(buffer)
     with path.open("rb", buffering=0) as file:

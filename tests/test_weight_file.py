@@ -169,3 +169,13 @@ def test_own_nan_model_is_left_out_like_any_other(tmp_path: Path) -> None:
             method="mean",
             params={},
         )
+
+
+def test_a_file_that_cannot_be_read_is_refused_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path, model(1))
+    extents = check_weight_file(path, SCHEMA)
+    path.unlink()
+    with pytest.raises(InvalidWeights, match="could not read the weight file"):
+        list(iter_weight_parts(path, extents))
+    with pytest.raises(InvalidWeights):
+        check_weight_file(path, SCHEMA)
