@@ -4,14 +4,15 @@ learner's memory flat in the number of peers, and what do the robust methods cos
 For a model of `--params` float32 parameters (default 25M = 100 MB, in a few big tensors) and
 P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
 
-- `stream-mean`: what a learner's merge does for `mean` (`merge_contributions`): each file
-  checked in full (layout, schema, NaN/Inf) then read again piece by piece into the running
-  float64 sum, divided in place and unflattened into tensors. Nothing but the sum, the result
-  and a few MB of buffers is held: its extra peak RSS should not grow with P.
-- every method of `swarm_learning.merge` on the (P, n) float64 stack, as
-  `merge_contributions` calls them (the stack is built row by row from the same files); the
-  time reported is the merge call alone, and the extra peak RSS includes the stack itself
-  (P x n x 8 bytes).
+- for each method of `swarm_learning.merge`, what a learner runs at the end of a sync step
+  (`merge_contributions`): every file checked in full (layout, schema, NaN/Inf) without
+  being decoded, then read again in pieces as the method needs them, merged and converted
+  back to tensors. The time is all of that; the extra peak RSS is what it needed.
+  - `mean` streams the files into its float64 running sum: flat in P.
+  - `coordmedian` and `trimmedmean` go block by block through the coordinates, reading each
+    file's slice: the merged float64 vector plus P small blocks, flat in P as well.
+  - `geomedian`, `krum` and `multikrum` need whole rows (distances between models), so they
+    hold the (P, n) float64 stack: P x n x 8 bytes.
 
 Each configuration runs in a fresh subprocess, because a process's peak RSS never goes down:
 the worker notes its current RSS after its imports (the baseline), runs, and reports the peak
@@ -22,8 +23,8 @@ iteration count and Krum's scores, not for memory).
 Every worker has a time limit (`--timeout`), so the whole run stays within a few minutes.
 trimmedmean cuts one row at each end (beta = 1/P; none at P=2), krum and multikrum use f=1.
 The mean's float64 sum is 2x the float32 model; converting it back needs one tensor more, so
-with this benchmark's layout (one tensor is two thirds of the model) stream-mean peaks near
-2.9x, and near 2.2x for a model of many smaller tensors.
+with this benchmark's layout (one tensor is two thirds of the model) it peaks near 2.9x, and
+near 2.2x for a model of many smaller tensors.
 
 Usage: python benchmarks/merge_memory.py [--params N] [--peers 2 4 8] [--methods ...]
 """
@@ -43,7 +44,6 @@ from pathlib import Path
 import numpy as np
 
 MB = 1_000_000
-STREAM = "stream-mean"
 METHODS = ("mean", "coordmedian", "geomedian", "trimmedmean", "krum", "multikrum")
 
 
@@ -119,9 +119,9 @@ def _current_rss_bytes() -> int:
     return _status_bytes("VmRSS")
 
 
-def _stream_mean(files: list[Path]) -> tuple[float, float]:
-    """`SyncProtocol`'s merge for `mean` (`merge_contributions`: each file checked, then
-    streamed into the running sum piece by piece), then unflattened; returns (s, s)."""
+def _learner_merge(method: str, files: list[Path]) -> float:
+    """What a learner runs at the end of a step (`merge_contributions`): every file checked,
+    then read in pieces as the method needs, merged and unflattened; returns seconds."""
     from swarm_learning.step_merge import merge_contributions
     from swarm_network.chain.records import Contribution
 
@@ -136,35 +136,13 @@ def _stream_mean(files: list[Path]) -> tuple[float, float]:
         {path.name: path for path in files},
         own=("", {}),
         schema=schema,
-        method="mean",
-        params={},
+        method=method,
+        params=method_params(method, len(files)),
     )
     elapsed = time.perf_counter() - started
     assert len(used) == len(files) and not bad
     del merged
-    return elapsed, elapsed
-
-
-def _stacked(method: str, files: list[Path]) -> tuple[float, float]:
-    """Build the (P, n) float64 stack row by row, as `merge_contributions` does for every
-    method but `mean`, then time the merge call alone."""
-    from swarm_learning.merge import get_merge
-    from swarm_learning.weight_file import check_weight_file, flat_row, iter_weight_parts
-
-    started = time.perf_counter()
-    schema = _schema_of(files[0])
-    stack = np.empty((len(files), schema.num_elements), dtype=np.float64)
-    for row, path in enumerate(files):
-        stack[row] = flat_row(
-            iter_weight_parts(path, check_weight_file(path, schema)), schema.num_elements
-        )
-    merge = get_merge(method)
-    weights = np.ones(len(files), dtype=np.float64)
-    merge_started = time.perf_counter()
-    merged = merge(stack, weights, **method_params(method, len(files)))
-    done = time.perf_counter()
-    del merged
-    return done - merge_started, done - started
+    return elapsed
 
 
 def _schema_of(path: Path):  # -> WeightSchema; the import must stay inside the worker
@@ -206,15 +184,11 @@ def worker(method: str, files: list[Path]) -> dict[str, float]:
 
     gc.collect()
     baseline = _current_rss_bytes()
-    if method == STREAM:
-        merge_s, total_s = _stream_mean(files)
-    else:
-        merge_s, total_s = _stacked(method, files)
+    merge_s = _learner_merge(method, files)
     return {
         "baseline_rss": baseline,
         "extra_peak_rss": _peak_rss_bytes() - baseline,
         "merge_s": merge_s,
-        "total_s": total_s,
     }
 
 
@@ -240,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--params", type=int, default=25_000_000, help="float32 parameters")
     parser.add_argument("--peers", type=int, nargs="+", default=[2, 4, 8])
-    parser.add_argument("--methods", nargs="+", default=[STREAM, *METHODS])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per worker")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -266,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 outcome = run_worker(method, files[:peers], args.timeout)
                 if isinstance(outcome, str):
-                    rows.append([peers, method, outcome, "-", "-", "-"])
+                    rows.append([peers, method, outcome, "-", "-"])
                 else:
                     extra = outcome["extra_peak_rss"]
                     rows.append(
@@ -274,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
                             peers,
                             method,
                             f"{outcome['merge_s']:.2f}",
-                            f"{outcome['total_s']:.2f}",
                             f"{extra / MB:.0f}",
                             f"{extra / model_bytes:.1f}",
                         ]
@@ -287,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         table(
-            ["P", "method", "merge s", "load+merge s", "extra peak RSS MB", "x model"],
+            ["P", "method", "merge s", "extra peak RSS MB", "x model"],
             rows,
         )
     )

@@ -72,9 +72,10 @@ def iter_weight_parts(path: Path, extents: list[TensorExtent]) -> Iterator[np.nd
         yield chunk
 
 
-def flat_row(parts: Iterable[np.ndarray], size: int) -> np.ndarray:
-    """The float64 row of `weights.flatten`, filled from consecutive pieces."""
-    row = np.empty(size, dtype=np.float64)
+def flat_row(parts: Iterable[np.ndarray], size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The float64 row of `weights.flatten`, filled from consecutive pieces (into `out`, a
+    row of a preallocated stack, if given)."""
+    row = np.empty(size, dtype=np.float64) if out is None else out
     offset = 0
     for part in parts:
         flat = np.asarray(part).reshape(-1)

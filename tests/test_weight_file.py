@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swarm_learning import weight_file
+from swarm_learning import step_merge, weight_file
 from swarm_learning.merge import get_merge
 from swarm_learning.step_merge import merge_contributions
 from swarm_learning.weight_file import check_weight_file, iter_weight_parts
@@ -114,15 +114,22 @@ def contribution(address: str, weight_hash: str, weightage: int = 1) -> Contribu
     return Contribution(address, weight_hash, "0" * 64, weightage, None)
 
 
-@pytest.mark.parametrize("method", ["mean", "coordmedian", "trimmedmean", "krum"])
-def test_merge_from_files_equals_the_merge_of_decoded_arrays(tmp_path: Path, method) -> None:
+@pytest.mark.parametrize("method", ["mean", "coordmedian", "trimmedmean", "krum", "geomedian"])
+def test_merge_from_files_equals_the_merge_of_decoded_arrays(
+    tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed (mean), block by block of 7 coordinates across tensor borders (coordinate-wise
+    methods) or as whole rows: always the bytes of the method on the decoded stack."""
+    monkeypatch.setattr(step_merge, "COLUMN_BLOCK", 7)
     own = model(0)
     own_hash = sha256_hex(encode_weights(own))
     peers = [model(seed) for seed in (1, 2, 3, 4)]
     files = {path.name: path for path in (write(tmp_path, arrays) for arrays in peers)}
     hashes = [own_hash, *files]
     contributions = [contribution(f"0x{i:040x}", h, weightage=i + 1) for i, h in enumerate(hashes)]
-    params = {"f": 1} if method == "krum" else {}
+    params: dict[str, object] = {"f": 1} if method == "krum" else {}
+    if method == "trimmedmean":
+        params = {"beta": 0.2}  # one of five cut at each end
     merged, used, bad = merge_contributions(
         contributions, files, own=(own_hash, own), schema=SCHEMA, method=method, params=params
     )
