@@ -13,7 +13,7 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from eth.abc import BlockAPI, StateAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, StateAPI
 from eth_tester.backends.pyevm.serializers import (
     serialize_block,
     serialize_transaction,
@@ -35,6 +35,7 @@ from sentinel.chain.rpc_format import (
     invalid_params,
 )
 from sentinel.chain.rpc_params import (
+    CallRequest,
     LogFilter,
     parse_address,
     parse_block_id,
@@ -162,20 +163,20 @@ class RpcMethods:
     # -----------------------------------------------------------------------------------------
 
     def _call(self, params: list[Any]) -> str:
-        tx_param, block_param, overrides = unpack_params(params, 1, 2)
-        if overrides:
-            raise invalid_params("state overrides are not supported")
-        request = parse_call_request(tx_param)
-        header = self._core.header_at(parse_block_id(block_param))
+        header, request = self._call_params(params)
         return hex_data(execution.call(self._core.chain, header, request))
 
     def _estimate_gas(self, params: list[Any]) -> str:
+        header, request = self._call_params(params)
+        return hex_quantity(execution.estimate_gas(self._core.chain, header, request))
+
+    def _call_params(self, params: list[Any]) -> tuple[BlockHeaderAPI, CallRequest]:
+        """eth_call's and eth_estimateGas's shared params: call object, block, no overrides."""
         tx_param, block_param, overrides = unpack_params(params, 1, 2)
         if overrides:
             raise invalid_params("state overrides are not supported")
         request = parse_call_request(tx_param)
-        header = self._core.header_at(parse_block_id(block_param))
-        return hex_quantity(execution.estimate_gas(self._core.chain, header, request))
+        return self._core.header_at(parse_block_id(block_param)), request
 
     def _send_raw_transaction(self, params: list[Any]) -> str:
         (raw_param,) = unpack_params(params, 1)
