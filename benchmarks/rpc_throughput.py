@@ -41,7 +41,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from swarm_network.cli.local_swarm import LocalSwarm
+from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.cli.status_cmd import table
 
 ROOT = Path(__file__).resolve().parent.parent

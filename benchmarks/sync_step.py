@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
-from swarm_network.cli.local_swarm import LocalSwarm
 from swarm_network.cli.status_cmd import table
 
 KEYS = ("total_s", "check_in_s", "wait_s", "transfer_s", "merge_s")

@@ -26,6 +26,14 @@ class ContractRevert(ChainError):
         self.reason = reason
 
 
+class StepNotOpen(ContractRevert):
+    """The step a learner checked in for is closed (or not open yet): it must catch up."""
+
+
+class StaleBase(ContractRevert):
+    """A check-in named a base model that is neither the agreed one nor acceptable late work."""
+
+
 class InvalidRequest(SwarmError):
     """A request from a client or peer is malformed (missing field, wrong type or format)."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from swarm_network.cli.local_swarm import LocalSwarm, free_port
+from swarm_learning.demo.local_swarm import LocalSwarm, free_port
 
 CLI_TIMEOUT = 60
 TRAINING_TIMEOUT = 120

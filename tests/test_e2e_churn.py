@@ -49,9 +49,9 @@ import pytest
 import requests
 from eth_account import Account
 
+from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess, free_port
 from swarm_network.chain.client import SwarmContract, connect
 from swarm_network.chain.records import Contribution, NodeRecord, StepRecord
-from swarm_network.cli.local_swarm import LocalSwarm, NodeProcess, free_port
 
 T = TypeVar("T")
 

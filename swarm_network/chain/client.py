@@ -36,7 +36,13 @@ from swarm_network.chain.records import (
     step_from_call,
     step_status_from_call,
 )
-from swarm_network.errors import ChainError, ChainUnavailable, ContractRevert
+from swarm_network.errors import (
+    ChainError,
+    ChainUnavailable,
+    ContractRevert,
+    StaleBase,
+    StepNotOpen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,27 @@ def _revert_reason(exc: ContractLogicError) -> str:
     return message.removeprefix("execution reverted: ").strip()
 
 
+#: The contract's reasons that the protocol acts on, each raised as its own type.
+_TYPED_REVERTS: tuple[tuple[str, type[ContractRevert]], ...] = (
+    ("step is not open", StepNotOpen),
+    ("stale base", StaleBase),
+)
+
+
+def revert_error(reason: str) -> ContractRevert:
+    """The one place a revert reason becomes an exception type."""
+    for text, error in _TYPED_REVERTS:
+        if text in reason:
+            return error(reason)
+    return ContractRevert(reason)
+
+
 def _chain_call(what: str, func: Callable[[], T]) -> T:
     """Run one JSON-RPC interaction; map library errors onto our named ones."""
     try:
         return func()
     except ContractLogicError as exc:
-        raise ContractRevert(_revert_reason(exc)) from exc
+        raise revert_error(_revert_reason(exc)) from exc
     except (requests.RequestException, OSError) as exc:
         raise ChainUnavailable(f"{what}: chain endpoint unreachable ({exc})") from exc
     except (Web3Exception, ValueError) as exc:
@@ -374,7 +395,7 @@ def _raise_if_reverted(receipt: dict[str, Any]) -> None:
     records one (our embedded chain), else only the fact (`transact` then asks again)."""
     if receipt["status"] == 1:
         return
-    raise ContractRevert(_decode_revert_reason(receipt.get("revertReason")))
+    raise revert_error(_decode_revert_reason(receipt.get("revertReason")))
 
 
 ERROR_STRING_SELECTOR = "0x08c379a0"

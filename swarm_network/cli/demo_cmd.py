@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
 from swarm_network.cli.common import get_json
-from swarm_network.cli.local_swarm import LocalSwarm, NodeProcess
 from swarm_network.cli.status_cmd import table
 
 TRAIN_MODULE = "swarm_learning.demo.train_digits"
