@@ -1,0 +1,9 @@
+"""Default ports and chain id, written once (docs/ARCHITECTURE.md, "Ports"); every flag, config
+dataclass and help text takes its default from here."""
+
+RPC_PORT = 30303  # the sentinel's chain JSON-RPC
+REST_PORT = 30304  # every SN node's REST API, the sentinel included
+FILE_PORT = 30305  # every SN node's and every learner's file server
+CHAIN_ID = 1337  # the embedded chain's
+LOOPBACK = "127.0.0.1"
+DEFAULT_SN_URL = f"http://{LOOPBACK}:{REST_PORT}"
