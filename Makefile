@@ -1,19 +1,24 @@
 # Two commands for a newcomer: `make demo` (set up, then run the demo swarm) and `make test`
 # (set up, then run the test suite). Setup is idempotent and only redone when its inputs change.
+# Running a swarm needs only Python (the contracts' compiled artifacts are committed); npm is
+# needed for the tests alone: solc-js (recompiling the contracts) and anvil (a second chain).
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup setup-test demo test lint clean
 
-setup: $(STAMP) contracts/node_modules/.package-lock.json tests/anvil/node_modules/.package-lock.json
+setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+setup-test: setup contracts/node_modules/.package-lock.json tests/anvil/node_modules/.package-lock.json
+
+# Exact versions from constraints.txt (pyproject.toml itself asks only for ranges).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # solc-js, pinned by contracts/package-lock.json: only needed to recompile the contracts.
@@ -27,7 +32,7 @@ tests/anvil/node_modules/.package-lock.json: tests/anvil/package.json tests/anvi
 demo: setup
 	$(BIN)/swarm demo
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q
 
 lint: setup
