@@ -63,6 +63,7 @@ class SwarmContract:
         )
         self.account = account
         self.retry_s = retry_s
+        self._chain_id: int | None = None
         self._sender = (
             None
             if account is None
@@ -212,6 +213,13 @@ class SwarmContract:
         self.transact("finish")
 
     # ------------------------------------------------------------------ reads
+
+    @property
+    def chain_id(self) -> int:
+        """Read once: a chain keeps its id."""
+        if self._chain_id is None:
+            self._chain_id = chain_call("eth_chainId", lambda: self.w3.eth.chain_id)
+        return self._chain_id
 
     def _read(self, function_name: str, *args: Any) -> Any:
         fn = getattr(self.contract.functions, function_name)(*args)
