@@ -84,7 +84,7 @@ contract SwarmLearning {
     error AlreadyCheckedIn(uint64 step, address node);
     /// A check-in for step 0 names a base: step 0 starts from no merged model.
     error StaleBaseAtStepZero(bytes32 baseHash);
-    /// A check-in after step 0 names no base: the learner must catch up first.
+    /// A check-in after step 0 names no base, though a merge was agreed: it must catch up.
     error StaleBaseMissing(uint64 step);
     /// The base is not the previous step's merge, which is not agreed yet.
     error StaleBaseUnsettled(uint64 step, bytes32 baseHash);
@@ -106,7 +106,7 @@ contract SwarmLearning {
     uint32 public minPeers;
     uint32 public graceSeconds;
     uint32 public maxStaleness;
-    bytes32 public schemaHash; // sha256 of the model's tensor names, shapes and dtypes
+    bytes32 public schemaHash; // sha256 of the model layout (tensor names, shapes, dtypes); 0: unset
     string public mergeMethod;
     string public mergeParams;
 
