@@ -5,7 +5,7 @@ pragma solidity ^0.8.24;
 /// @notice Shared state of one swarm-learning training: who is in the swarm, which sync step is
 /// open, who checked in with which weight file (sha256), when a step closes, and which merged
 /// model the participants agreed on. Weights never come here, only their hashes.
-/// @dev Sync-step rules (see DESIGN.md, "One sync step"):
+/// @dev Sync-step rules (see docs/ARCHITECTURE.md, "One sync step"):
 ///  - A learner checks in for the open step with the sha256 of its weight file, its weightage and
 ///    the hash of the model it started from (the agreed merge of the previous step; zero for
 ///    step 0). The check-in of a participant of step k-1 doubles as its report of step k-1's merge.
@@ -28,6 +28,8 @@ pragma solidity ^0.8.24;
 ///    staleness s, and every node merges it with weight `weightage / (1 + s)`.
 ///  - With each merge report a learner also records which participants it left out (a bit per
 ///    participant, in the order of `getContributions`), so refusals are visible on chain.
+///  - Every refusal is a custom error (below), so clients decode which rule refused and with
+///    which values from the ABI instead of matching message text.
 contract SwarmLearning {
     uint8 public constant ROLE_NONE = 0;
     uint8 public constant ROLE_NETWORK = 1;
@@ -62,12 +64,49 @@ contract SwarmLearning {
         uint32 reports;
     }
 
+    // ------------------------------------------------------------------------------ refusals
+
+    error OnlySentinel(address caller);
+    error NotEnrolled(address caller);
+    error NotALearner(address caller);
+    error ZeroAddress();
+    error UnknownRole(uint8 role);
+    error AlreadyEnrolled(address node);
+    error AlreadyConfigured();
+    error MinPeersTooLow(uint32 minPeers);
+    error EmptyMergeMethod();
+    error NotConfigured();
+    error NodeHasFinished(address node);
+    error AlreadyFinished(address node);
+    error StepNotOpen(uint64 step, uint64 openStep);
+    error ZeroWeightHash();
+    error ZeroWeightage();
+    error AlreadyCheckedIn(uint64 step, address node);
+    /// A check-in for step 0 names a base: step 0 starts from no merged model.
+    error StaleBaseAtStepZero(bytes32 baseHash);
+    /// A check-in after step 0 names no base, though a merge was agreed: it must catch up.
+    error StaleBaseMissing(uint64 step);
+    /// The base is not the previous step's merge, which is not agreed yet.
+    error StaleBaseUnsettled(uint64 step, bytes32 baseHash);
+    /// The base is neither the previous step's agreed merge nor acceptable late work.
+    error StaleBaseNotAgreed(uint64 step, bytes32 baseHash, bytes32 agreedHash);
+    error QuorumNotReached(uint64 step, uint32 checkedIn, uint32 quorum);
+    error PreviousMergeNotAgreed(uint64 step);
+    error GracePeriodNotOver(uint64 step, uint64 endsAt);
+    error StepNotClosed(uint64 step);
+    error NotAParticipant(uint64 step, address node);
+    error MergeAlreadyReported(uint64 step, address node);
+    error MergeAlreadyAgreed(uint64 step);
+    error NoMajorityYet(uint64 step);
+    error ZeroMergedHash();
+
     address public admin; // not immutable: runtime code then equals the artifact, which nodes verify
 
     bool public configured;
     uint32 public minPeers;
     uint32 public graceSeconds;
     uint32 public maxStaleness;
+    bytes32 public schemaHash; // sha256 of the model layout (tensor names, shapes, dtypes); 0: unset
     string public mergeMethod;
     string public mergeParams;
 
@@ -84,7 +123,12 @@ contract SwarmLearning {
     event NodeEnrolled(address indexed node, uint8 role, string fileUrl, uint64 atStep);
     event FileUrlChanged(address indexed node, string fileUrl);
     event TrainingConfigured(
-        uint32 minPeers, uint32 graceSeconds, uint32 maxStaleness, string mergeMethod, string mergeParams
+        uint32 minPeers,
+        uint32 graceSeconds,
+        uint32 maxStaleness,
+        bytes32 schemaHash,
+        string mergeMethod,
+        string mergeParams
     );
     event CheckedIn(
         uint64 indexed step,
@@ -102,17 +146,17 @@ contract SwarmLearning {
     event NodeFinished(address indexed node, uint64 lastStep);
 
     modifier onlyAdmin() {
-        require(msg.sender == admin, "only the sentinel may do this");
+        if (msg.sender != admin) revert OnlySentinel(msg.sender);
         _;
     }
 
     modifier onlyEnrolled() {
-        require(nodes[msg.sender].role != ROLE_NONE, "node is not enrolled");
+        if (nodes[msg.sender].role == ROLE_NONE) revert NotEnrolled(msg.sender);
         _;
     }
 
     modifier onlyLearner() {
-        require(nodes[msg.sender].role == ROLE_LEARNER, "node is not an enrolled learner");
+        if (nodes[msg.sender].role != ROLE_LEARNER) revert NotALearner(msg.sender);
         _;
     }
 
@@ -125,9 +169,9 @@ contract SwarmLearning {
     // ----------------------------------------------------------------------------- membership
 
     function enroll(address node, uint8 role, string calldata fileUrl) external onlyAdmin {
-        require(node != address(0), "zero address");
-        require(role == ROLE_NETWORK || role == ROLE_LEARNER, "unknown role");
-        require(nodes[node].role == ROLE_NONE, "node is already enrolled");
+        if (node == address(0)) revert ZeroAddress();
+        if (role != ROLE_NETWORK && role != ROLE_LEARNER) revert UnknownRole(role);
+        if (nodes[node].role != ROLE_NONE) revert AlreadyEnrolled(node);
         _enroll(node, role, fileUrl);
     }
 
@@ -150,24 +194,27 @@ contract SwarmLearning {
 
     // ------------------------------------------------------------------------------- training
 
-    /// @notice Set once, by the first learner; every later learner must use the same settings.
+    /// @notice Set once, by the first learner; every later learner must use the same settings
+    /// and the same model (`schemaHash_`), which it checks before its first step.
     function configureTraining(
         uint32 minPeers_,
         uint32 graceSeconds_,
         uint32 maxStaleness_,
+        bytes32 schemaHash_,
         string calldata mergeMethod_,
         string calldata mergeParams_
     ) external onlyLearner {
-        require(!configured, "training is already configured");
-        require(minPeers_ >= 1, "min_peers must be at least 1");
-        require(bytes(mergeMethod_).length > 0, "merge method is empty");
+        if (configured) revert AlreadyConfigured();
+        if (minPeers_ < 1) revert MinPeersTooLow(minPeers_);
+        if (bytes(mergeMethod_).length == 0) revert EmptyMergeMethod();
         configured = true;
         minPeers = minPeers_;
         graceSeconds = graceSeconds_;
         maxStaleness = maxStaleness_;
+        schemaHash = schemaHash_;
         mergeMethod = mergeMethod_;
         mergeParams = mergeParams_;
-        emit TrainingConfigured(minPeers_, graceSeconds_, maxStaleness_, mergeMethod_, mergeParams_);
+        emit TrainingConfigured(minPeers_, graceSeconds_, maxStaleness_, schemaHash_, mergeMethod_, mergeParams_);
     }
 
     /// @param rejectedMask for a participant of the previous step: which of that step's
@@ -177,16 +224,16 @@ contract SwarmLearning {
         onlyLearner
     {
         Node storage n = nodes[msg.sender];
-        require(configured, "training is not configured");
-        require(!n.finished, "node has finished training");
-        require(step == currentStep, "step is not open");
-        require(weightHash != bytes32(0), "weight hash is zero");
-        require(weightage > 0, "weightage must be positive");
-        require(contributions[step][msg.sender].weightHash == bytes32(0), "already checked in for this step");
+        if (!configured) revert NotConfigured();
+        if (n.finished) revert NodeHasFinished(msg.sender);
+        if (step != currentStep) revert StepNotOpen(step, currentStep);
+        if (weightHash == bytes32(0)) revert ZeroWeightHash();
+        if (weightage == 0) revert ZeroWeightage();
+        if (contributions[step][msg.sender].weightHash != bytes32(0)) revert AlreadyCheckedIn(step, msg.sender);
 
         uint32 staleness = 0;
         if (step == 0) {
-            require(baseHash == bytes32(0), "stale base: step 0 starts from no merged model");
+            if (baseHash != bytes32(0)) revert StaleBaseAtStepZero(baseHash);
         } else {
             staleness = _checkBase(step - 1, baseHash, rejectedMask);
         }
@@ -230,44 +277,43 @@ contract SwarmLearning {
         if (agreed == baseHash || (agreed == bytes32(0) && tookPart)) {
             return 0;
         }
-        require(baseHash != bytes32(0), "stale base: catch up from the agreed model first");
+        if (baseHash == bytes32(0)) revert StaleBaseMissing(prev + 1);
         for (uint64 s = 1; s <= maxStaleness && s <= prev; s++) {
             if (steps[prev - s].agreedHash == baseHash) {
                 return uint32(s);
             }
         }
-        require(agreed != bytes32(0), "stale base: previous merge is not agreed yet");
-        revert("stale base: not the agreed model of the previous step");
+        if (agreed == bytes32(0)) revert StaleBaseUnsettled(prev + 1, baseHash);
+        revert StaleBaseNotAgreed(prev + 1, baseHash, agreed);
     }
 
     /// @notice Closes the open step once its quorum is in and the grace period is over (or every
     /// live learner is in). Any enrolled node may call it, so no step waits on one node.
     function closeStep(uint64 step) external onlyEnrolled {
-        require(step == currentStep, "step is not open");
+        if (step != currentStep) revert StepNotOpen(step, currentStep);
         Step storage s = steps[step];
         if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum() && s.participants.length > 0) {
             s.quorumAt = uint64(block.timestamp);
             emit QuorumReached(step, s.quorumAt);
         }
-        require(s.quorumAt != 0, "quorum not reached");
+        if (s.quorumAt == 0) revert QuorumNotReached(step, uint32(s.participants.length), effectiveQuorum());
         if (step > 0 && !_previousAgreed(step)) {
             _settle(step - 1); // participants that died must not block the swarm
         }
-        require(_previousAgreed(step), "merge of the previous step is not agreed yet");
-        require(
-            _allLiveIn(step) || block.timestamp >= uint256(s.quorumAt) + graceSeconds,
-            "grace period is not over"
-        );
+        if (!_previousAgreed(step)) revert PreviousMergeNotAgreed(step);
+        if (!_allLiveIn(step) && block.timestamp < uint256(s.quorumAt) + graceSeconds) {
+            revert GracePeriodNotOver(step, s.quorumAt + graceSeconds);
+        }
         _close(step);
     }
 
     /// @notice Report a merge result without checking in for the next step (the last step, or a
     /// node that stops). A participant reports once per step.
     function reportMerge(uint64 step, bytes32 mergedHash, uint256 rejectedMask) external onlyLearner {
-        require(steps[step].closed, "step is not closed");
+        if (!steps[step].closed) revert StepNotClosed(step);
         Contribution storage c = contributions[step][msg.sender];
-        require(c.weightHash != bytes32(0), "node did not take part in this step");
-        require(c.mergedHash == bytes32(0), "merge already reported");
+        if (c.weightHash == bytes32(0)) revert NotAParticipant(step, msg.sender);
+        if (c.mergedHash != bytes32(0)) revert MergeAlreadyReported(step, msg.sender);
         _report(step, mergedHash, rejectedMask);
     }
 
@@ -275,10 +321,10 @@ contract SwarmLearning {
     /// closed for the grace period and no strict majority of all participants exists (some
     /// died before reporting). Needs a strict majority of the reports; a tie settles nothing.
     function settleMerge(uint64 step) external onlyEnrolled {
-        require(steps[step].closed, "step is not closed");
-        require(steps[step].agreedHash == bytes32(0), "merge already agreed");
+        if (!steps[step].closed) revert StepNotClosed(step);
+        if (steps[step].agreedHash != bytes32(0)) revert MergeAlreadyAgreed(step);
         _settle(step);
-        require(steps[step].agreedHash != bytes32(0), "no majority among the reports yet");
+        if (steps[step].agreedHash == bytes32(0)) revert NoMajorityYet(step);
     }
 
     function _settle(uint64 step) private {
@@ -303,14 +349,14 @@ contract SwarmLearning {
     /// @notice A learner that is done leaves the quorum count, so the others do not wait on it.
     function finish() external onlyLearner {
         Node storage n = nodes[msg.sender];
-        require(!n.finished, "node has already finished");
+        if (n.finished) revert AlreadyFinished(msg.sender);
         n.finished = true;
         finishedCount += 1;
         emit NodeFinished(msg.sender, n.lastStep);
     }
 
     function _report(uint64 step, bytes32 mergedHash, uint256 rejectedMask) private {
-        require(mergedHash != bytes32(0), "merged hash is zero");
+        if (mergedHash == bytes32(0)) revert ZeroMergedHash();
         Contribution storage c = contributions[step][msg.sender];
         c.mergedHash = mergedHash;
         c.rejectedMask = rejectedMask;
@@ -391,6 +437,23 @@ contract SwarmLearning {
                 count += 1;
             }
         }
+    }
+
+    /// @notice The training's settings in one call (what a joining learner compares with its own).
+    function getTrainingConfig()
+        external
+        view
+        returns (
+            bool configured_,
+            uint32 minPeers_,
+            uint32 graceSeconds_,
+            uint32 maxStaleness_,
+            bytes32 schemaHash_,
+            string memory mergeMethod_,
+            string memory mergeParams_
+        )
+    {
+        return (configured, minPeers, graceSeconds, maxStaleness, schemaHash, mergeMethod, mergeParams);
     }
 
     function nodeCount() external view returns (uint256) {

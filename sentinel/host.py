@@ -18,7 +18,7 @@ from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
 from swarm_network.admission import Admission
 from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.errors import ConfigError
 from swarm_network.files.server import create_file_app

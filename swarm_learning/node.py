@@ -16,7 +16,7 @@ from swarm_learning.settings import LearnerSettings
 from swarm_learning.sync import SyncProtocol
 from swarm_learning.weights import WeightSchema
 from swarm_network.admission import sign_join
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
 from swarm_network.errors import AdmissionError, ChainError, ConfigError, ContractRevert

@@ -27,7 +27,7 @@ from swarm_learning.weights import (
     encode_weights,
     validate,
 )
-from swarm_network.chain.client import SwarmContract
+from swarm_network.chain import SwarmContract
 from swarm_network.chain.records import ZERO_HASH, Contribution
 from swarm_network.errors import ConfigError, ContractRevert, PeerUnavailable, SwarmError
 from swarm_network.files.fetch import fetch_many

@@ -10,7 +10,7 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from swarm_network.chain.client import SwarmContract
+from swarm_network.chain import SwarmContract
 from swarm_network.errors import ChainError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore

@@ -1,6 +1,8 @@
 """One exception tree for the whole project, so callers can catch `SwarmError` at an edge
 (REST handler, CLI, sync loop) and turn it into a clear message instead of a traceback."""
 
+from collections.abc import Mapping
+
 
 class SwarmError(Exception):
     """Base of every error this project raises on purpose."""
@@ -19,11 +21,23 @@ class ChainUnavailable(ChainError):
 
 
 class ContractRevert(ChainError):
-    """The contract refused a transaction or call; `reason` is its revert string."""
+    """The contract refused a transaction or call.
 
-    def __init__(self, reason: str) -> None:
+    `reason` is readable text for logs, REST and CLI messages; `error` and `arguments` are the
+    contract's custom error as the ABI names it (None and {} when the revert was not one).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        error: str | None = None,
+        arguments: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.error = error
+        self.arguments: dict[str, object] = dict(arguments or {})
 
 
 class StepNotOpen(ContractRevert):
@@ -32,6 +46,10 @@ class StepNotOpen(ContractRevert):
 
 class StaleBase(ContractRevert):
     """A check-in named a base model that is neither the agreed one nor acceptable late work."""
+
+
+class AlreadyConfigured(ContractRevert):
+    """Another learner configured the training first: compare with its settings instead."""
 
 
 class InvalidRequest(SwarmError):

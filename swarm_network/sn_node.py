@@ -10,7 +10,7 @@ from pathlib import Path
 
 from swarm_network.admission import sign_join
 from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.common import get_json
 from swarm_network.errors import AdmissionError

@@ -11,7 +11,7 @@ from eth_account import Account
 from contracts import ARTIFACTS_DIR, CONTRACT_NAMES, CONTRACTS_DIR, load_artifact
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
-from swarm_network.chain.client import CONTRACT_NAME, SwarmContract, connect
+from swarm_network.chain import CONTRACT_NAME, SwarmContract, connect
 from swarm_network.files.server import BackgroundServer
 
 SOLC_JS = CONTRACTS_DIR / "node_modules" / "solc"

@@ -8,7 +8,7 @@ no revert reason in the receipt. Both once hung a whole swarm on anvil.
   would ever move the time on. Dry runs use the pending block (timestamp: now).
 - Two learners configuring the training at once both pass their dry run; the second's
   transaction reverts when mined, and its receipt says nothing. The client asks the chain
-  again, so the node sees "training is already configured" and goes on with the winner's.
+  again, so the node gets AlreadyConfigured and goes on with the winner's settings.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from web3 import Web3
 
 from swarm_learning.node import LearnerNode
 from swarm_learning.settings import LearnerSettings
-from swarm_network.chain.client import SwarmContract, connect
-from swarm_network.errors import ContractRevert
+from swarm_network.chain import SwarmContract, connect
+from swarm_network.errors import AlreadyConfigured, ContractRevert
 
 pytestmark = pytest.mark.skipif(anvil_binary() is None, reason=MISSING_REASON)
 
@@ -100,7 +100,7 @@ def stage_lost_race(swarm: Swarm, action: Callable[[], object]) -> dict[str, obj
     while int(swarm.w3.provider.make_request("txpool_status", [])["result"]["pending"], 16) < 1:
         assert time.monotonic() < deadline and thread.is_alive(), outcome
         time.sleep(0.05)
-    call = winner.contract.functions.configureTraining(2, 10, 2, "mean", "{}")
+    call = winner.contract.functions.configureTraining(2, 10, 2, bytes(32), "mean", "{}")
     tx = call.build_transaction(
         {
             "from": winner.account.address,
@@ -130,7 +130,7 @@ def test_a_lost_race_is_reported_with_its_reason(swarm: Swarm) -> None:
         ),
     )
     error = outcome.get("raised")
-    assert isinstance(error, ContractRevert), outcome
+    assert isinstance(error, AlreadyConfigured), outcome
     assert error.reason == "training is already configured"
 
 

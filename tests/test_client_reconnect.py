@@ -12,7 +12,7 @@ from eth_account import Account
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
 from swarm_learning.demo.local_swarm import free_port
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.errors import ChainUnavailable
 from swarm_network.files.server import BackgroundServer
 

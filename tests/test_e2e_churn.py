@@ -50,7 +50,7 @@ import requests
 from eth_account import Account
 
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess, free_port
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.records import Contribution, NodeRecord, StepRecord
 
 T = TypeVar("T")

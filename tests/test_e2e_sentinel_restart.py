@@ -10,7 +10,7 @@ import requests
 from web3 import Web3
 
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.chain.client import connect
+from swarm_network.chain import connect
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 
 LEARNERS = ["learner1", "learner2", "learner3"]

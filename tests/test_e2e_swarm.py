@@ -15,7 +15,7 @@ from anvil_node import MISSING_REASON, anvil_binary, run_anvil
 
 from swarm_learning.demo.data import read_partition
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 

@@ -24,7 +24,7 @@ from web3.providers.rpc import HTTPProvider
 
 from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.admission import sign_join
-from swarm_network.chain.client import SwarmContract
+from swarm_network.chain import SwarmContract
 from swarm_network.rest.openapi import OPENAPI
 
 TIMEOUT = 30

@@ -18,7 +18,7 @@ from sentinel.chain.rpc_server import create_rpc_app
 from swarm_learning.settings import LearnerSettings
 from swarm_learning.sync import StepResult, SyncProtocol
 from swarm_learning.weights import WeightSchema, encode_weights
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.files.server import BackgroundServer, create_file_app
 from swarm_network.files.store import FileStore
 

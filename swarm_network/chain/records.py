@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swarm_network.errors import InvalidRequest
+
 ZERO_HASH = "0" * 64
 
 ROLE_NAMES = {0: "none", 1: "network", 2: "learner"}
@@ -17,10 +19,14 @@ def hash_to_hex(value: bytes) -> str:
 
 
 def hex_to_hash(value: str) -> bytes:
+    """64 hex chars, with or without 0x -> bytes32; anything else is refused by name."""
     text = value.removeprefix("0x")
-    if len(text) != 64:
-        raise ValueError(f"not a 32-byte hash: {value!r}")
-    return bytes.fromhex(text)
+    try:
+        if len(text) == 64:
+            return bytes.fromhex(text)
+    except ValueError:
+        pass
+    raise InvalidRequest(f"not a 32-byte hash (64 hex characters): {value!r}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class TrainingConfig:
     max_staleness: int
     merge_method: str
     merge_params: str
+    # sha256 hex of the first learner's model schema (names, shapes, dtypes); None if unset
+    schema_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,20 @@ class SwarmSummary:
     live_learners: int
     open_step: StepRecord
     config: TrainingConfig
+
+
+def training_config_from_call(raw: tuple) -> TrainingConfig:
+    configured, min_peers, grace, max_staleness, schema, merge_method, merge_params = raw
+    schema_hex = hash_to_hex(schema)
+    return TrainingConfig(
+        configured=bool(configured),
+        min_peers=int(min_peers),
+        grace_seconds=int(grace),
+        max_staleness=int(max_staleness),
+        merge_method=str(merge_method),
+        merge_params=str(merge_params),
+        schema_hash=None if schema_hex == ZERO_HASH else schema_hex,
+    )
 
 
 def node_from_call(address: str, raw: tuple) -> NodeRecord:

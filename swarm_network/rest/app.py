@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from swarm_network.admission import Admission, JoinRequest
-from swarm_network.chain.client import SwarmContract
+from swarm_network.chain import SwarmContract
 from swarm_network.json_body import parse_json_body
 from swarm_network.rest import views
 from swarm_network.rest.errors import json_error, json_errors

@@ -1,0 +1,158 @@
+"""The transaction pipeline of one key: pending nonce, gas price, signing, delivery, receipt.
+
+Every node signs its own transactions locally and sends them raw, so the chain endpoint never
+holds keys and no node acts in another's name. A transaction is signed once and those exact
+bytes are delivered until mined: if the endpoint goes away mid-way (a sentinel restarting),
+the same hash is sent again once it is back, so it is applied at most once, and a transaction
+the chain lost before confirming it is applied again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from swarm_network.chain.reverts import hex_revert_data, revert_error
+from swarm_network.chain.transport import chain_call, retry_backoff
+from swarm_network.errors import ChainError, ChainUnavailable, ContractRevert
+
+log = logging.getLogger(__name__)
+
+GAS_PRICE_TTL_S = 10.0
+# What nodes answer for a transaction they have seen already (geth, anvil, Besu wording; no
+# standard error code exists for it): its receipt then tells what became of it.
+ALREADY_SENT = ("nonce too low", "already known", "known transaction")
+
+
+class TransactionSender:
+    """Sends the transactions of one account, one at a time, keeping its nonce."""
+
+    def __init__(
+        self, *, w3: Web3, account: LocalAccount, receipt_timeout_s: float, retry_s: float
+    ) -> None:
+        """`retry_s`: how long to keep retrying, with backoff, while the chain endpoint is
+        unreachable before giving up with ChainUnavailable."""
+        self.w3 = w3
+        self.account = account
+        self.receipt_timeout_s = receipt_timeout_s
+        self.retry_s = retry_s
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._gas_price_cache: tuple[int, float] | None = None
+
+    def send(self, prepare: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Sign the transaction `prepare` describes (to, data, gas, value: it may dry-run it
+        first) with our nonce, gas price and chain id; deliver it; return its receipt, also
+        when it reverted (status 0: see `receipt_revert`)."""
+        delays = retry_backoff(self.retry_s).delays()
+        signed = None
+        with self._lock:
+            while True:
+                try:
+                    if signed is None:
+                        if self._nonce is None:
+                            self._nonce = self._pending_nonce()
+                        tx = self._complete(prepare(), self._nonce)
+                        signed = self.account.sign_transaction(tx)
+                    receipt = _deliver(self.w3, signed, self.receipt_timeout_s)
+                    break
+                except ChainUnavailable:
+                    delay = next(delays, None)
+                    if delay is None:
+                        self._nonce = None  # whether it went through is unknown: re-read
+                        raise
+                    log.warning("chain unreachable; retrying in %.1fs", delay)
+                    time.sleep(delay)
+                except ChainError:
+                    if signed is not None:  # it may or may not have gone through: re-read
+                        self._nonce = None
+                    raise
+            self._nonce += 1  # mined, even if it reverted (e.g. lost a closeStep race)
+        return receipt
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = chain_call("eth_chainId", lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    def _complete(self, fields: dict[str, Any], nonce: int) -> dict[str, Any]:
+        return {
+            "value": 0,
+            **fields,
+            "from": self.account.address,
+            "gasPrice": self._gas_price(),
+            "nonce": nonce,
+            "chainId": self.chain_id,
+        }
+
+    def _pending_nonce(self) -> int:
+        address = self.account.address
+        return chain_call(
+            "eth_getTransactionCount",
+            lambda: self.w3.eth.get_transaction_count(address, "pending"),
+        )
+
+    def _gas_price(self) -> int:
+        """Gas price, re-read at most every GAS_PRICE_TTL_S (one read less on the hot path)."""
+        now = time.monotonic()
+        if self._gas_price_cache is None or now - self._gas_price_cache[1] > GAS_PRICE_TTL_S:
+            price = chain_call("eth_gasPrice", lambda: self.w3.eth.gas_price)
+            self._gas_price_cache = (price, now)
+        return self._gas_price_cache[0]
+
+
+def receipt_revert(receipt: dict[str, Any]) -> ContractRevert | None:
+    """Why a mined transaction reverted, where the chain keeps the revert data in the receipt
+    (our embedded chain and Besu: `revertReason`, as hex ABI data); None where it keeps none
+    (anvil, geth), and for a transaction that did not revert."""
+    if receipt["status"] == 1:
+        return None
+    recorded = receipt.get("revertReason")
+    if not recorded:
+        return None
+    data = hex_revert_data(recorded)
+    if data is None:  # a node that records the reason as text
+        return ContractRevert(str(recorded).removeprefix("execution reverted: "))
+    return revert_error(data)
+
+
+def _deliver(w3: Web3, signed: Any, timeout_s: float) -> dict[str, Any]:
+    """Send signed bytes and wait for their receipt. A chain that says it has seen this nonce
+    may hold this very transaction (sent before a reconnect): its receipt then answers."""
+    tx_hash = signed.hash
+    try:
+        chain_call(
+            "eth_sendRawTransaction", lambda: w3.eth.send_raw_transaction(signed.raw_transaction)
+        )
+    except ChainUnavailable:
+        raise
+    except ChainError as exc:
+        if not any(marker in str(exc).lower() for marker in ALREADY_SENT):
+            raise
+        receipt = chain_call("eth_getTransactionReceipt", lambda: _receipt_or_none(w3, tx_hash))
+        if receipt is None:
+            raise
+        return dict(receipt)
+    started = time.monotonic()
+    receipt = chain_call(
+        "eth_getTransactionReceipt",
+        lambda: w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.02),
+    )
+    log.debug("tx %s mined in %.1f ms", tx_hash.hex(), (time.monotonic() - started) * 1000)
+    return dict(receipt)
+
+
+def _receipt_or_none(w3: Web3, tx_hash: bytes) -> Any:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None

@@ -1,0 +1,76 @@
+"""The JSON-RPC connection: web3.py over HTTP, its errors mapped onto ours, reads retried.
+
+Only standard JSON-RPC is used, so the endpoint may be the embedded sentinel, anvil, geth...
+Blocking by design (web3's sync provider): async servers call it through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import requests
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+from web3.providers.rpc import HTTPProvider
+
+from swarm_network.backoff import Backoff
+from swarm_network.chain.reverts import hex_revert_data, revert_error
+from swarm_network.errors import ChainError, ChainUnavailable, ContractRevert
+
+log = logging.getLogger(__name__)
+
+# While the endpoint is unreachable (a sentinel restarting): 0.2 s doubling up to 5 s.
+RETRY_FIRST_DELAY_S = 0.2
+RETRY_MAX_DELAY_S = 5.0
+T = TypeVar("T")
+
+
+def connect(rpc_url: str, *, timeout_s: float = 30.0) -> Web3:
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+
+
+def retry_backoff(retry_s: float) -> Backoff:
+    """The delays between attempts while the chain is unreachable, for at most `retry_s`."""
+    return Backoff(first_s=RETRY_FIRST_DELAY_S, max_s=RETRY_MAX_DELAY_S, deadline_s=retry_s)
+
+
+def chain_call(what: str, func: Callable[[], T]) -> T:
+    """Run one JSON-RPC interaction; map library errors onto our named ones."""
+    try:
+        return func()
+    except ContractLogicError as exc:
+        raise call_revert(exc) from exc
+    except (requests.RequestException, OSError) as exc:
+        raise ChainUnavailable(f"{what}: chain endpoint unreachable ({exc})") from exc
+    except (Web3Exception, ValueError) as exc:
+        raise ChainError(f"{what}: {exc}") from exc
+
+
+def call_revert(exc: ContractLogicError) -> ContractRevert:
+    """The refusal in a reverted eth_call or eth_estimateGas. Every node we support answers
+    with the revert data (`{"code": 3, "data": "0x..."}`), which web3 keeps in `exc.data`;
+    a node that sends only a message still gets its message shown."""
+    data = exc.data.get("data") if isinstance(exc.data, dict) else exc.data
+    raw = hex_revert_data(data)
+    if raw is not None:
+        return revert_error(raw)
+    message = str(exc.message or exc)
+    return ContractRevert(message.removeprefix("execution reverted: ").strip())
+
+
+def retrying(what: str, func: Callable[[], T], *, retry_s: float) -> T:
+    """`chain_call`, tried again with backoff while the endpoint is unreachable, for at most
+    `retry_s` seconds (0: fail at once, as a REST server answering 503 wants)."""
+    delays = retry_backoff(retry_s).delays()
+    while True:
+        try:
+            return chain_call(what, func)
+        except ChainUnavailable:
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            log.warning("chain unreachable for %s; retrying in %.1fs", what, delay)
+            time.sleep(delay)
