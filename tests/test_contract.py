@@ -18,8 +18,8 @@ from web3 import Web3
 
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
-from swarm_network.chain import client as client_module
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
+from swarm_network.chain import transactions as client_module
 from swarm_network.errors import ContractRevert
 from swarm_network.files.server import BackgroundServer
 
