@@ -1,4 +1,4 @@
-"""The sync protocol against bad contributions, on the real embedded chain and real HTTP file
+"""A sync round against bad contributions, on the real embedded chain and real HTTP file
 servers (two learners in threads of this process): a tampered file is refused and never
 merged; a NaN model is left out by every node alike, so they still agree."""
 
@@ -15,17 +15,22 @@ from eth_account import Account
 
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
+from swarm_learning.merge import choose_merge
+from swarm_learning.peer_files import PeerFiles
+from swarm_learning.round import run_round
+from swarm_learning.round_context import RoundContext
+from swarm_learning.round_result import RoundResult
 from swarm_learning.settings import LearnerSettings
-from swarm_learning.sync import StepResult, SyncProtocol
+from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema, encode_weights
-from swarm_network.chain.client import SwarmContract, connect
+from swarm_network.chain import SwarmContract, connect
 from swarm_network.files.server import BackgroundServer, create_file_app
 from swarm_network.files.store import FileStore
 
 
 @dataclass
 class Learner:
-    sync: SyncProtocol
+    rounds: RoundContext
     served: FileStore  # what this learner's file server hands out to peers
     server: BackgroundServer
 
@@ -72,26 +77,34 @@ def _learners(chain: Chain, tmp_path: Path, count: int) -> list[Learner]:
                 min_peers=count, grace_seconds=0, merge_method="mean", merge_params="{}"
             )
         settings = LearnerSettings.resolve({"node_dir": tmp_path / f"l{i}"}, environ={})
-        sync = SyncProtocol(
+        merge = choose_merge("mean", {})
+        rounds = RoundContext(
             contract=contract,
             store=own,
             settings=settings,
             schema=schema,
-            merge_method="mean",
-            merge_params={},
-            grace_seconds=0,
+            training=Training(
+                merge=merge,
+                grace_seconds=0,
+                max_staleness=0,
+                weightage=settings.weightage(merge),
+            ),
+            peers=PeerFiles(contract=contract, store=own, timeout_s=settings.peer_timeout_s),
         )
-        learners.append(Learner(sync=sync, served=served, server=server))
+        learners.append(Learner(rounds=rounds, served=served, server=server))
     return learners
 
 
-def _run_step(learners: list[Learner], arrays: list[dict]) -> list[tuple[dict, StepResult]]:
+def _run_step(
+    learners: list[Learner], arrays: list[dict], previous: list[RoundResult] | None = None
+) -> list[tuple[dict, RoundResult]]:
     results: list = [None] * len(learners)
     errors: list[BaseException] = []
 
     def run(i: int) -> None:
         try:
-            results[i] = learners[i].sync.sync(arrays[i])
+            last = None if previous is None else previous[i]
+            results[i] = run_round(learners[i].rounds, arrays[i], last)
         except BaseException as exc:  # surfaced below, in the test's thread
             errors.append(exc)
 
@@ -121,14 +134,14 @@ def test_a_tampered_file_is_refused_and_not_merged(chain: Chain, tmp_path: Path)
     finally:
         for learner in learners:
             learner.server.stop()
-    b_address = b.sync.address
-    assert [address for address, _ in result_a.rejected] == [b_address]
-    assert "hash" in result_a.rejected[0][1].lower()
-    assert result_a.merged == (a.sync.address,)
+    b_address = b.rounds.address
+    assert [address for address, _ in result_a.refused] == [b_address]
+    assert "hash" in result_a.refused[0][1].lower()
+    assert result_a.merged_from == (a.rounds.address,)
     np.testing.assert_array_equal(merged_a["w"], ours["w"])  # the tampered bytes never merged
-    assert not a.sync.store.has(committed)  # and never stored under the committed name
+    assert not a.rounds.store.has(committed)  # and never stored under the committed name
     # b fetched a's honest file and merged both.
-    assert result_b.rejected == ()
+    assert result_b.refused == ()
     np.testing.assert_array_equal(merged_b["w"], _arrays(2.0)["w"])
 
 
@@ -140,12 +153,20 @@ def test_a_nan_model_is_left_out_by_every_node(chain: Chain, tmp_path: Path) -> 
         for learner, arrays in zip(learners, inputs, strict=True):
             _serve_honestly(learner, arrays)
         results = _run_step(learners, inputs)
+        # The next round reports this one with its check-in, from the result it is given.
+        _run_step(learners, [merged for merged, _ in results], [r for _, r in results])
     finally:
         for learner in learners:
             learner.server.stop()
-    hashes = {result.merged_hash for _, result in results}
-    assert len(hashes) == 1  # everyone left out the same contribution
+    (merged_hash,) = {result.merged_hash for _, result in results}  # everyone agrees
+    contract = learners[0].rounds.contract
+    on_chain = [c.address for c in contract.contributions(0)]
+    nan_bit = 1 << on_chain.index(learners[2].rounds.address)
     for merged, result in results:
-        assert [address for address, _ in result.rejected] == [learners[2].sync.address]
-        assert "finite" in result.rejected[0][1].lower() or "nan" in result.rejected[0][1].lower()
+        assert [address for address, _ in result.refused] == [learners[2].rounds.address]
+        assert "finite" in result.refused[0][1].lower() or "nan" in result.refused[0][1].lower()
+        assert result.refused_mask == nan_bit
         np.testing.assert_array_equal(merged["w"], _arrays(1.5)["w"])
+    for reported in contract.contributions(0):
+        assert (reported.merged_hash, reported.rejected_mask) == (merged_hash, nan_bit)
+    assert contract.step(0).agreed_hash == merged_hash

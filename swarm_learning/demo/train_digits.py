@@ -54,7 +54,7 @@ from swarm_learning.demo.model import (
     n_batches,
     train_epochs,
 )
-from swarm_learning.merge import get_merge
+from swarm_learning.merge import choose_merge
 from swarm_network.errors import ConfigError
 
 if TYPE_CHECKING:  # for annotations only: `run` imports it when it needs it
@@ -151,15 +151,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # Checked here so that a typo is a usage error before the node joins, not a failure at the
     # first merge after every peer has already checked in.
     try:
-        get_merge(args.merge_method)
+        choose_merge(args.merge_method, args.merge_params)
     except ConfigError as exc:
         parser.error(str(exc))
-    try:
-        params = json.loads(args.merge_params)
-    except ValueError as exc:
-        parser.error(f"--merge-params is not JSON: {exc}")
-    if not isinstance(params, dict):
-        parser.error(f"--merge-params must be a JSON object, got {args.merge_params!r}")
     return args
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 import numpy as np
 
 from swarm_network.errors import ConfigError, InvalidWeights
 
-from ._common import check_inputs, check_param
+from ._common import check_inputs
+from .method import MergeMethod, Param, Reading, one_of
 
 CHUNK = 1 << 20  # elements scaled at a time (8 MiB of float64)
 
@@ -160,16 +161,32 @@ def weighted_rows_mean(
 
 #: What a contribution's weight on chain stands for under `mean`: the node's configured
 #: weightage, or the number of samples it trained on (each learner then checks in with its
-#: sample count as weightage; see `swarm_learning.sync.contribution_weightage`).
+#: sample count as weightage: the method's `weighs_by_samples` hook says so).
 WEIGHT_BY = ("weightage", "samples")
 
 
-def merge(stack: np.ndarray, weights: np.ndarray, *, weight_by: str = "weightage") -> np.ndarray:
+def merge(stack: np.ndarray, weights: np.ndarray, *, weight_by: str = WEIGHT_BY[0]) -> np.ndarray:
     """Weighted mean of the rows of `stack` (P, n) with weights `weights` (P,): the on-chain
     weightages, which are sample counts when the training says `weight_by="samples"`."""
-    check_param(
-        weight_by in WEIGHT_BY,
-        f"mean: weight_by must be one of {', '.join(WEIGHT_BY)}, got {weight_by!r}",
-    )
     stack, weights = check_inputs(stack, weights)
     return weighted_rows_mean(stack, weights)
+
+
+def _accumulator(segment_sizes: Sequence[int], *, weight_by: str = WEIGHT_BY[0]) -> MeanAccumulator:
+    return MeanAccumulator(sum(segment_sizes), segments=segment_sizes)
+
+
+def _weighs_by_samples(params: Mapping[str, object]) -> bool:
+    return params.get("weight_by") == "samples"
+
+
+METHODS = (
+    MergeMethod(
+        name="mean",
+        merge=merge,
+        reading=Reading.STREAMED,
+        params=(Param("weight_by", one_of(*WEIGHT_BY), f"one of {', '.join(WEIGHT_BY)}"),),
+        accumulator=_accumulator,
+        weighs_by_samples=_weighs_by_samples,
+    ),
+)
