@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from swarm_learning.merge import MergeChoice, choose_merge, parse_params
+from swarm_learning.merge import DEFAULT_METHOD, MergeChoice, choose_merge, parse_params
 from swarm_network.errors import ConfigError
 
 # HPE camelCase -> our snake_case
@@ -57,7 +57,7 @@ class LearnerSettings:
     node_weightage: int = 1  # this node's weight in the merge (relative)
     num_samples: int | None = None  # local training samples: the weight under mean by samples
     total_epochs: int | None = None  # informative: used for progress messages
-    merge_method: str = "mean"
+    merge_method: str = DEFAULT_METHOD
     merge_params: str = "{}"  # JSON object (a dict is accepted and turned into its JSON)
     grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
     max_staleness: int = 2  # how many steps late a slow learner's work may still be merged

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from .mean import MeanAccumulator
 from .method import MergeChoice, MergeMethod, Param, Reading
-from .registry import METHODS, choose_merge, get_method, parse_params, register
+from .registry import DEFAULT_METHOD, METHODS, choose_merge, get_method, parse_params, register
 from .step import Contributor, OwnModel, StepMerge, merge_step
 
 __all__ = [
+    "DEFAULT_METHOD",
     "METHODS",
     "Contributor",
     "MeanAccumulator",

@@ -23,6 +23,9 @@ BUILT_IN = (
 
 METHODS: dict[str, MergeMethod] = {}
 
+#: The method of a training that names none.
+DEFAULT_METHOD = "mean"
+
 
 def register(method: MergeMethod) -> MergeMethod:
     """Make `method` choosable by its name; a name is taken once."""
