@@ -27,10 +27,6 @@ class RoundContext:
     training: Training
     peers: PeerFiles
 
-    @property
-    def address(self) -> str:
-        return self.contract.account.address if self.contract.account else ""
-
     def polling(self, deadline_s: float | None) -> Backoff:
         """Chain polling while waiting: fast at first, then backing off; for at most
         `deadline_s` seconds (None: until the caller's condition holds)."""

@@ -55,7 +55,7 @@ class LearnerSettings:
     sync_frequency: int = 32  # local batches between two sync steps
     min_peers: int = 2  # learners needed to close a step (quorum)
     node_weightage: int = 1  # this node's weight in the merge (relative)
-    num_samples: int | None = None  # local training samples: the weight under mean by samples
+    num_samples: int | None = None  # local training samples: the weight when weighing by samples
     total_epochs: int | None = None  # informative: used for progress messages
     merge_method: str = DEFAULT_METHOD
     merge_params: str = "{}"  # JSON object (a dict is accepted and turned into its JSON)

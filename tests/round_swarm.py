@@ -33,6 +33,7 @@ class Learner:
     rounds: RoundContext
     served: FileStore  # what this learner's file server hands out to peers
     server: BackgroundServer
+    address: str
 
     def serve(self, arrays: Arrays) -> str:
         """Offer `arrays` as a weight file to the peers; its sha256."""
@@ -101,7 +102,9 @@ def make_learners(
             ),
             peers=PeerFiles(contract=contract, store=own, timeout_s=settings.peer_timeout_s),
         )
-        learners.append(Learner(rounds=rounds, served=served, server=server))
+        learners.append(
+            Learner(rounds=rounds, served=served, server=server, address=account.address)
+        )
     return learners
 
 

@@ -47,8 +47,8 @@ def test_a_late_joiner_adopts_the_agreed_model_and_checks_in_to_the_open_step(
     agreed = contract.step(0).agreed_hash
     assert agreed == result_a.merged_hash
     assert (result_late.step, result_late.caught_up, next_a.caught_up) == (1, True, False)
-    assert set(result_late.participants) == {a.rounds.address, late.rounds.address}
-    (joined,) = [c for c in contract.contributions(1) if c.address == late.rounds.address]
+    assert set(result_late.participants) == {a.address, late.address}
+    (joined,) = [c for c in contract.contributions(1) if c.address == late.address]
     assert (joined.base_hash, joined.staleness) == (agreed, 0)  # it started from the agreed model
     assert result_late.merged_hash == next_a.merged_hash
     np.testing.assert_array_equal(merged_late["w"], arrays_of(2.0)["w"])  # its 7.0 is gone
@@ -77,10 +77,10 @@ def test_a_slow_learner_offers_its_work_as_late_work(chain: Chain, tmp_path: Pat
     finally:
         stop(learners)
     contract = a.rounds.contract
-    (late,) = [c for c in contract.contributions(2) if c.address == slow.rounds.address]
+    (late,) = [c for c in contract.contributions(2) if c.address == slow.address]
     assert (late.staleness, late.base_hash) == (1, contract.step(0).agreed_hash)
     assert (slow2.step, slow2.caught_up, a2.caught_up) == (2, True, False)
-    assert set(slow2.merged_from) == {a.rounds.address, slow.rounds.address}
+    assert set(slow2.merged_from) == {a.address, slow.address}
     assert slow2.merged_hash == a2.merged_hash
     # weight 1 for a's 8.0, 1 / (1 + 1) for the late 10.0
     expected = np.float32((8.0 * 1 + 10.0 * 0.5) / 1.5)

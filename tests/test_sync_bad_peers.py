@@ -30,10 +30,10 @@ def test_a_tampered_file_is_refused_and_not_merged(chain: Chain, tmp_path: Path)
         (merged_a, result_a), (merged_b, result_b) = run_rounds(learners, [ours, theirs])
     finally:
         stop(learners)
-    b_address = b.rounds.address
+    b_address = b.address
     assert [address for address, _ in result_a.refused] == [b_address]
     assert "hash" in result_a.refused[0][1].lower()
-    assert result_a.merged_from == (a.rounds.address,)
+    assert result_a.merged_from == (a.address,)
     np.testing.assert_array_equal(merged_a["w"], ours["w"])  # the tampered bytes never merged
     assert not a.rounds.store.has(committed)  # and never stored under the committed name
     # b fetched a's honest file and merged both.
@@ -56,9 +56,9 @@ def test_a_nan_model_is_left_out_by_every_node(chain: Chain, tmp_path: Path) -> 
     (merged_hash,) = {result.merged_hash for _, result in results}  # everyone agrees
     contract = learners[0].rounds.contract
     on_chain = [c.address for c in contract.contributions(0)]
-    nan_bit = 1 << on_chain.index(learners[2].rounds.address)
+    nan_bit = 1 << on_chain.index(learners[2].address)
     for merged, result in results:
-        assert [address for address, _ in result.refused] == [learners[2].rounds.address]
+        assert [address for address, _ in result.refused] == [learners[2].address]
         assert "finite" in result.refused[0][1].lower() or "nan" in result.refused[0][1].lower()
         assert result.refused_mask == nan_bit
         np.testing.assert_array_equal(merged["w"], arrays_of(1.5)["w"])
