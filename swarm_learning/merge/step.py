@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swarm_learning.weight_file import check_weight_file, flat_row
+from swarm_learning.weight_file import check_weight_file, fill_row
 from swarm_learning.weights import WeightSchema, unflatten, unflatten_segments, validate
 from swarm_network.errors import InvalidWeights, SwarmError
 
@@ -138,5 +138,5 @@ def _by_whole_rows(
     """All P contributions as rows of one preallocated stack (no second copy)."""
     stack = np.empty((len(inputs), schema.num_elements), dtype=np.float64)
     for row, source in zip(stack, inputs, strict=True):
-        flat_row(source.parts(), schema.num_elements, out=row)
+        fill_row(source.parts(), row)
     return choice.merge_rows(stack, np.asarray(weights))
