@@ -5,7 +5,7 @@ For a model of `--params` float32 parameters (default 25M = 100 MB, in a few big
 P peer contributions (default 2, 4, 8) stored as safetensors files, it measures:
 
 - for each method of `swarm_learning.merge`, what a learner runs at the end of a sync step
-  (`merge_contributions`): every file checked in full (layout, schema, NaN/Inf) without
+  (`merge_step`): every file checked in full (layout, schema, NaN/Inf) without
   being decoded, then read again in pieces as the method needs them, merged and converted
   back to tensors. The time is all of that; the extra peak RSS is what it needed.
   - `mean` streams the files into its float64 running sum: flat in P.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import subprocess
 import sys
@@ -75,7 +74,6 @@ def tensor_shapes(n_params: int) -> dict[str, tuple[int, ...]]:
 
 def write_contributions(directory: Path, n_params: int, peers: int, seed: int = 0) -> list[Path]:
     """`peers` safetensors files: one shared random base plus small independent noise each."""
-    _import_without_torch()
     from swarm_learning.weights import encode_weights
 
     rng = np.random.default_rng(seed)
@@ -120,27 +118,22 @@ def _current_rss_bytes() -> int:
 
 
 def _learner_merge(method: str, files: list[Path]) -> float:
-    """What a learner runs at the end of a step (`merge_contributions`): every file checked,
-    then read in pieces as the method needs, merged and unflattened; returns seconds."""
-    from swarm_learning.step_merge import merge_contributions
-    from swarm_network.chain.records import Contribution
+    """What a learner runs at the end of a step (`merge_step`): every file checked, then read
+    in pieces as the method needs, merged and unflattened; returns seconds."""
+    from swarm_learning.merge import Contributor, OwnModel, choose_merge, merge_step
 
     started = time.perf_counter()
     schema = _schema_of(files[0])
-    contributions = [
-        Contribution(f"0x{row:040x}", path.name, "0" * 64, 1, None)
-        for row, path in enumerate(files)
-    ]
-    merged, used, bad = merge_contributions(
-        contributions,
+    contributors = [Contributor(f"0x{row:040x}", path.name, 1.0) for row, path in enumerate(files)]
+    merged = merge_step(
+        contributors,
         {path.name: path for path in files},
-        own=("", {}),
+        own=OwnModel("", {}),
         schema=schema,
-        method=method,
-        params=method_params(method, len(files)),
+        choice=choose_merge(method, method_params(method, len(files))),
     )
     elapsed = time.perf_counter() - started
-    assert len(used) == len(files) and not bad
+    assert len(merged.merged_from) == len(files) and not merged.refused
     del merged
     return elapsed
 
@@ -160,26 +153,10 @@ def _schema_of(path: Path):  # -> WeightSchema; the import must stay inside the 
     return WeightSchema(tuple(specs))
 
 
-def _import_without_torch() -> None:
-    """Make `swarm_learning.merge` and `swarm_learning.weights` importable without running
-    `swarm_learning/__init__.py`, which imports the training callback and with it torch.
-
-    Neither module needs torch; importing it would cost each of the ~20 workers seconds and
-    a few hundred MB of baseline. The baseline is subtracted anyway, so the figures are the
-    same; a real learner has torch loaded on top of them.
-    """
-    if "swarm_learning" in sys.modules:
-        return
-    spec = importlib.util.find_spec("swarm_learning")
-    if spec is None:
-        raise SystemExit("swarm_learning is not importable: activate the project's venv")
-    sys.modules["swarm_learning"] = importlib.util.module_from_spec(spec)  # not executed
-
-
 def worker(method: str, files: list[Path]) -> dict[str, float]:
-    """Run one configuration in this (fresh) process and report its figures."""
-    _import_without_torch()
-    import swarm_learning.merge  # noqa: F401  (the imports belong to the baseline)
+    """Run one configuration in this (fresh) process and report its figures. The imports
+    belong to the baseline; neither loads torch (a real learner has torch loaded on top)."""
+    import swarm_learning.merge  # noqa: F401
     import swarm_learning.weights  # noqa: F401
 
     gc.collect()

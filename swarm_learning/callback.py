@@ -12,9 +12,12 @@ from typing import Any
 
 import torch
 
+from swarm_learning.finishing import finish_training
 from swarm_learning.node import LearnerNode, attach_log_file
+from swarm_learning.round import run_round
+from swarm_learning.round_context import RoundContext
+from swarm_learning.round_result import RoundResult
 from swarm_learning.settings import LearnerSettings
-from swarm_learning.sync import StepResult, SyncProtocol
 from swarm_learning.weights import (
     WeightSchema,
     arrays_to_state_dict,
@@ -41,9 +44,9 @@ class SwarmCallback:
         self.node = LearnerNode(self.settings)
         # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
         self._steps_path = self.settings.model_dir / STEPS_FILE
-        self._sync: SyncProtocol | None = None
+        self._rounds: RoundContext | None = None
         self._batches = 0
-        self.history: list[StepResult] = []
+        self.history: list[RoundResult] = []
         self.final_model_hash: str | None = None
 
     @property
@@ -56,9 +59,13 @@ class SwarmCallback:
     def _load(self, arrays: dict) -> None:
         self.model.load_state_dict(arrays_to_state_dict(arrays, self.model.state_dict()))
 
+    @property
+    def _last_round(self) -> RoundResult | None:
+        return self.history[-1] if self.history else None
+
     def _sync_now(self) -> None:
-        assert self._sync is not None
-        merged, result = self._sync.sync(self._arrays())
+        assert self._rounds is not None
+        merged, result = run_round(self._rounds, self._arrays(), self._last_round)
         self._load(merged)
         self.history.append(result)
         with self._steps_path.open("a", encoding="utf-8") as handle:
@@ -67,7 +74,7 @@ class SwarmCallback:
     def on_train_begin(self) -> None:
         """Join, agree on the settings, and sync once so every node starts from one model."""
         self.node.start()
-        self._sync = self.node.sync_protocol(WeightSchema.from_arrays(self._arrays()))
+        self._rounds = self.node.round_context(WeightSchema.from_arrays(self._arrays()))
         self._sync_now()
 
     def on_batch_end(self, batch: int | None = None) -> None:
@@ -86,11 +93,13 @@ class SwarmCallback:
 
     def on_train_end(self) -> None:
         """Last merge, the swarm's verdict on it, and the final model in the model dir."""
-        assert self._sync is not None
+        assert self._rounds is not None
         try:
             if self._batches % self.settings.sync_frequency != 0:
                 self._sync_now()
-            final, self.final_model_hash = self._sync.finalize(self._arrays())
+            final, self.final_model_hash = finish_training(
+                self._rounds, self._arrays(), self._last_round
+            )
             self._load(final)
             model_dir = self.settings.model_dir
             assert model_dir is not None

@@ -3,19 +3,19 @@ through its SN node, and agreeing on the training's settings with the chain."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 
-import numpy as np
 import requests
 
-from swarm_learning.merge import get_merge
+from swarm_learning.merge import choose_merge, parse_params
+from swarm_learning.peer_files import PeerFiles
+from swarm_learning.round_context import RoundContext
 from swarm_learning.settings import LearnerSettings
-from swarm_learning.sync import SyncProtocol
+from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema
 from swarm_network.admission import sign_join
+from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
@@ -28,17 +28,14 @@ log = logging.getLogger(__name__)
 JOIN_RETRY_S = 60.0
 
 
-def _sn_request(method: str, url: str, *, deadline: float, **kwargs: object) -> dict:
+def _sn_request(method: str, url: str, **kwargs: object) -> dict:
     """Talk to the SN node, retrying while it is not up yet (peers may start in any order)."""
-    delay = 0.2
-    while True:
+    trouble = "no answer"
+    for _ in Backoff(first_s=0.2, max_s=2.0, deadline_s=JOIN_RETRY_S).sleeps():
         try:
             response = requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
         except requests.RequestException as exc:
-            if time.monotonic() > deadline:
-                raise ChainError(f"SN node unreachable at {url}: {exc}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            trouble = f"SN node unreachable at {url}: {exc}"
             continue
         try:
             body = response.json()
@@ -46,32 +43,13 @@ def _sn_request(method: str, url: str, *, deadline: float, **kwargs: object) -> 
             body = {"error": response.text[:200]}
         if response.status_code == 403:
             raise AdmissionError(f"join refused: {body.get('error')}")
-        if response.status_code >= 500 and time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            continue
         if response.status_code >= 400:
-            raise ChainError(f"{url} answered {response.status_code}: {body.get('error')}")
+            trouble = f"{url} answered {response.status_code}: {body.get('error')}"
+            if response.status_code >= 500:
+                continue
+            raise ChainError(trouble)
         return body
-
-
-def _parse_params(text: str, where: str) -> dict[str, object]:
-    try:
-        params = json.loads(text or "{}")
-    except ValueError as exc:
-        raise ConfigError(f"merge parameters {where} are not JSON: {exc}") from exc
-    if not isinstance(params, dict):
-        raise ConfigError(f"merge parameters {where} must be a JSON object")
-    return params
-
-
-def check_merge_params(method: str, params: dict[str, object]) -> None:
-    """Try the method once on a tiny stack, so that a wrong parameter fails at start-up
-    with a clear message, not at the first merge after everybody has checked in."""
-    try:
-        get_merge(method)(np.zeros((8, 2)), np.ones(8), **params)
-    except (TypeError, ValueError, ConfigError) as exc:
-        raise ConfigError(f"merge method {method!r} refuses parameters {params}: {exc}") from exc
+    raise ChainError(f"{trouble} (for {JOIN_RETRY_S:.0f}s)")
 
 
 class LearnerNode:
@@ -93,13 +71,11 @@ class LearnerNode:
         ).start()
         host = s.advertise_host or self._server.url.split("//", 1)[1].rsplit(":", 1)[0]
         file_url = f"http://{host}:{self._server.port}"
-        deadline = time.monotonic() + JOIN_RETRY_S
         if not s.join_token:
             raise ConfigError("no join token: pass --join-token or set SWARM_JOIN_TOKEN")
         joined = _sn_request(
             "POST",
             f"{s.sn_url}/v1/join",
-            deadline=deadline,
             json={
                 "address": self.address,
                 "role": "learner",
@@ -108,7 +84,7 @@ class LearnerNode:
                 "token": s.join_token,
             },
         )
-        chain = _sn_request("GET", f"{s.sn_url}/v1/chain", deadline=deadline)
+        chain = _sn_request("GET", f"{s.sn_url}/v1/chain")
         self.contract = SwarmContract(
             w3=connect(f"{s.sn_url}{chain['rpc_proxy_path']}"),
             address=chain["contract_address"],
@@ -156,27 +132,35 @@ class LearnerNode:
                 f"this node asks for merge method {s.merge_method!r} but the swarm's training "
                 f"uses {config.merge_method!r}"
             )
-        params = _parse_params(config.merge_params, "on chain")
-        if params != _parse_params(s.merge_params, "given to this node"):
+        params = parse_params(config.merge_params, "on chain")
+        if params != parse_params(s.merge_params, "given to this node"):
             raise ConfigError(
                 f"this node asks for merge parameters {s.merge_params} but the swarm's training "
                 f"uses {config.merge_params}"
             )
-        check_merge_params(config.merge_method, params)
         return config.merge_method, params, config
 
-    def sync_protocol(self, schema: WeightSchema) -> SyncProtocol:
+    def round_context(self, schema: WeightSchema) -> RoundContext:
+        """What this learner's sync rounds work with, once the training is agreed."""
         assert self.contract is not None
         method, params, config = self.agree_on_training()
-        return SyncProtocol(
+        merge = choose_merge(method, params)
+        training = Training(
+            merge=merge,
+            grace_seconds=config.grace_seconds,
+            max_staleness=config.max_staleness,
+            weightage=self.settings.weightage(merge),
+        )
+        peers = PeerFiles(
+            contract=self.contract, store=self.store, timeout_s=self.settings.peer_timeout_s
+        )
+        return RoundContext(
             contract=self.contract,
             store=self.store,
             settings=self.settings,
             schema=schema,
-            merge_method=method,
-            merge_params=params,
-            grace_seconds=config.grace_seconds,
-            max_staleness=config.max_staleness,
+            training=training,
+            peers=peers,
         )
 
     def stop(self) -> None:

@@ -4,12 +4,15 @@ programs written for it run with few changes."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from swarm_learning.merge import DEFAULT_METHOD, MergeChoice, choose_merge, parse_params
 from swarm_network.errors import ConfigError
 
 # HPE camelCase -> our snake_case
@@ -20,8 +23,9 @@ CAMEL_ALIASES = {
     "numSamples": "num_samples",
     "totalEpochs": "total_epochs",
     "mergeMethod": "merge_method",
-    "useAdaptiveSync": "use_adaptive_sync",
 }
+# HPE names of features this project does not have: refused when asked for, accepted when off.
+UNSUPPORTED = {"useAdaptiveSync": "adaptive sync is not implemented"}
 
 # setting -> environment variable that `swarm sl` sets
 ENV_NAMES = {
@@ -51,10 +55,10 @@ class LearnerSettings:
     sync_frequency: int = 32  # local batches between two sync steps
     min_peers: int = 2  # learners needed to close a step (quorum)
     node_weightage: int = 1  # this node's weight in the merge (relative)
-    num_samples: int | None = None  # local training samples: the weight under mean by samples
+    num_samples: int | None = None  # local training samples: the weight when weighing by samples
     total_epochs: int | None = None  # informative: used for progress messages
-    merge_method: str = "mean"
-    merge_params: str = "{}"
+    merge_method: str = DEFAULT_METHOD
+    merge_params: str = "{}"  # JSON object (a dict is accepted and turned into its JSON)
     grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
     max_staleness: int = 2  # how many steps late a slow learner's work may still be merged
     peer_timeout_s: float = 30.0  # how long a peer file download may take before it is skipped
@@ -64,7 +68,6 @@ class LearnerSettings:
     archive_wait_s: float = 15.0  # at the end, how long to serve until an SN node copied the model
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
-    use_adaptive_sync: bool = False  # accepted for HPE compatibility; not used
     sn_url: str = "http://127.0.0.1:30304"
     join_token: str | None = None
     node_dir: Path = field(default_factory=lambda: Path("swarm-node"))
@@ -83,6 +86,10 @@ class LearnerSettings:
         environ = dict(os.environ) if environ is None else environ
         values: dict[str, Any] = {}
         for name, value in overrides.items():
+            if name in UNSUPPORTED:
+                if value:
+                    raise ConfigError(f"{name}={value!r}: {UNSUPPORTED[name]}")
+                continue
             key = CAMEL_ALIASES.get(name, name)
             if key in values:
                 raise ConfigError(f"setting {key!r} given twice (as {name!r})")
@@ -134,16 +141,35 @@ class LearnerSettings:
             raise ConfigError("grace_seconds must be >= 0")
         if self.max_staleness < 0:
             raise ConfigError("max_staleness must be >= 0")
-        self.merge_method = str(self.merge_method).lower()
+        self.merge_method = str(self.merge_method).strip().lower()
+        if isinstance(self.merge_params, Mapping):
+            self.merge_params = json.dumps(dict(self.merge_params))
+        # A wrong method or parameter, or weighing by samples without giving them, fails
+        # now, before the node joins, with the message the merge would give.
+        self.weightage(self.merge_choice())
         self.node_dir = Path(self.node_dir)
         self.model_dir = Path(self.model_dir) if self.model_dir else self.node_dir / "model"
         self.data_dir = Path(self.data_dir) if self.data_dir else self.node_dir / "data"
         self.sn_url = self.sn_url.rstrip("/")
 
-    @property
-    def advertised_file_url(self) -> str:
-        host = self.advertise_host or self.file_host
-        return f"http://{host}:{self.file_port}"
+    def merge_choice(self) -> MergeChoice:
+        """The merge method and parameters this node asks for, checked."""
+        params = parse_params(self.merge_params, "given to this node")
+        return choose_merge(self.merge_method, params)
+
+    def weightage(self, merge: MergeChoice) -> int:
+        """The weightage this learner checks in with: its `node_weightage`, or its sample
+        count when the training's method weighs by samples. The merge itself only ever reads
+        weightages from the chain, so every node weighs every contribution alike."""
+        if not merge.weighs_by_samples:
+            return self.node_weightage
+        if self.num_samples is None:
+            raise ConfigError(
+                f"this training weighs contributions by sample count (merge method "
+                f"{merge.name!r} with {dict(merge.params)}): pass num_samples (the number of "
+                "local training samples) to SwarmCallback"
+            )
+        return self.num_samples
 
 
 def _as_int(name: str, value: Any) -> int:

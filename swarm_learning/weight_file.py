@@ -72,18 +72,16 @@ def iter_weight_parts(path: Path, extents: list[TensorExtent]) -> Iterator[np.nd
         yield chunk
 
 
-def flat_row(parts: Iterable[np.ndarray], size: int, out: np.ndarray | None = None) -> np.ndarray:
-    """The float64 row of `weights.flatten`, filled from consecutive pieces (into `out`, a
-    row of a preallocated stack, if given)."""
-    row = np.empty(size, dtype=np.float64) if out is None else out
+def fill_row(parts: Iterable[np.ndarray], row: np.ndarray) -> None:
+    """Fill `row` (a float64 row of a preallocated stack) with the values of `weights.flatten`,
+    from consecutive pieces."""
     offset = 0
     for part in parts:
         flat = np.asarray(part).reshape(-1)
         row[offset : offset + flat.size] = flat
         offset += flat.size
-    if offset != size:
-        raise ValueError(f"contribution has {offset} elements, expected {size}")
-    return row
+    if offset != row.size:
+        raise ValueError(f"contribution has {offset} elements, expected {row.size}")
 
 
 def _read_layout(path: Path, schema: WeightSchema) -> list[TensorExtent]:

@@ -14,7 +14,7 @@ torch MLP on synthetic data (fixed seeds), trained with `SwarmCallback`:
     --data-seed D        which synthetic data this node holds
 
 Writes `$SWARM_MODEL_DIR/result.json` (final hash, steps done, the steps synced); the callback
-already writes one `StepResult` a line to `$SWARM_MODEL_DIR/sync_steps.jsonl`.
+already writes one `RoundResult` a line to `$SWARM_MODEL_DIR/sync_steps.jsonl`.
 """
 
 from __future__ import annotations

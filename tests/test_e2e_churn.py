@@ -855,7 +855,7 @@ def test_slow_node_costs_at_most_the_grace_period(slow: Slow) -> None:
 
     def merged_by_all(k: int) -> bool:
         rows = [r for n in ("a", "b", "slow") for r in run.rows(n) if r["step"] == k]
-        return bool(rows) and all(addr["slow"] in r["merged"] for r in rows)
+        return bool(rows) and all(addr["slow"] in r["merged_from"] for r in rows)
 
     assert any(merged_by_all(k) for k, _ in stale), stale
     # Every step closed with at least the two fast learners; the slow one took part in some.
@@ -956,8 +956,8 @@ def test_nothing_lost_when_learners_vanish_while_paused(vanish_paused: Vanish) -
     for sn in ("sentinel", "sn1"):
         assert _sha256(run.work_dir / sn / "files" / agreed) == agreed
     # The dead learners' step files were refused (unreachable), not waited on forever.
-    assert {a for a, _ in first["rejected"]} == {vanish_paused.addr["a"], vanish_paused.addr["b"]}
-    assert first["merged"] == [x]
+    assert {a for a, _ in first["refused"]} == {vanish_paused.addr["a"], vanish_paused.addr["b"]}
+    assert first["merged_from"] == [x]
     report("vanish_paused", open_step=k, x_first_sync=first)
 
 

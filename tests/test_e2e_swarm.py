@@ -113,7 +113,7 @@ def test_chain_records_every_step(finished_swarm: LocalSwarm) -> None:
         path = finished_swarm.learner_dir(name) / "model" / "sync_steps.jsonl"
         for row in map(json.loads, path.read_text().splitlines()):
             assert set(row["participants"]) == set(contract.step(row["step"]).participants)
-            assert row["rejected"] == []
+            assert row["refused"] == []
 
 
 def test_mean_weighs_each_contribution_by_its_sample_count(finished_swarm: LocalSwarm) -> None:

@@ -219,7 +219,7 @@ def test_settings_read_the_swarm_environment(tmp_path: Path) -> None:
     assert s.quorum_timeout_s == 9.0
     assert s.final_timeout_s == 60.0
     assert s.program_name == "train"
-    assert s.advertised_file_url == "http://site-a.example:31305"
+    assert s.advertise_host == "site-a.example"
 
 
 def test_settings_keyword_arguments_win_over_the_environment() -> None:
@@ -381,17 +381,6 @@ def test_table_with_no_rows_is_header_and_rule() -> None:
     assert table(["step", "closed"], []).splitlines() == ["step  closed", "----  ------"]
 
 
-def test_merge_parameters_are_checked_before_training() -> None:
-    from swarm_learning.node import check_merge_params
-
-    check_merge_params("krum", {"f": 1})
-    check_merge_params("trimmedmean", {"beta": 0.2})
-    with pytest.raises(ConfigError, match="coordmedian"):
-        check_merge_params("coordmedian", {"f": 1})
-    with pytest.raises(ConfigError, match="trimmedmean"):
-        check_merge_params("trimmedmean", {"beta": 0.7})
-
-
 def test_step_json_names_who_refused_whom() -> None:
     from swarm_network.chain.records import Contribution, StepRecord
     from swarm_network.rest.views import step_json
@@ -410,28 +399,3 @@ def test_step_json_names_who_refused_whom() -> None:
     assert by_address[a]["rejected_by"] == []
     assert by_address[c]["staleness"] == 1
     assert doc["conflicting_hashes"] == ["2" * 64]
-
-
-def test_contribution_weightage_follows_the_trainings_merge_params() -> None:
-    """Under `mean` by samples a learner checks in with its sample count; otherwise with its
-    node weightage; asking for samples without giving them fails before any step."""
-    from swarm_learning.sync import contribution_weightage
-
-    settings = LearnerSettings.resolve({"node_weightage": 3, "num_samples": "250"}, environ={})
-    assert settings.num_samples == 250
-    assert contribution_weightage(settings, "mean", {"weight_by": "samples"}) == 250
-    assert contribution_weightage(settings, "mean", {}) == 3
-    assert contribution_weightage(settings, "coordmedian", {}) == 3
-    without = LearnerSettings.resolve({"node_weightage": 3}, environ={})
-    with pytest.raises(ConfigError, match="num_samples"):
-        contribution_weightage(without, "mean", {"weight_by": "samples"})
-    with pytest.raises(ConfigError, match="num_samples must be a positive"):
-        LearnerSettings.resolve({"numSamples": 0}, environ={})
-
-
-def test_mean_refuses_an_unknown_weighting() -> None:
-    from swarm_learning.node import check_merge_params
-
-    check_merge_params("mean", {"weight_by": "samples"})
-    with pytest.raises(ConfigError, match="weight_by must be one of weightage, samples"):
-        check_merge_params("mean", {"weight_by": "votes"})

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swarm_learning import step_merge, weight_file
-from swarm_learning.merge import get_merge
-from swarm_learning.step_merge import merge_contributions
+from swarm_learning import weight_file
+from swarm_learning.merge import Contributor, OwnModel, choose_merge, merge_step
+from swarm_learning.merge import step as merge_step_module
 from swarm_learning.weight_file import check_weight_file, iter_weight_parts
 from swarm_learning.weights import (
     WeightSchema,
@@ -22,7 +22,6 @@ from swarm_learning.weights import (
     unflatten,
     validate,
 )
-from swarm_network.chain.records import Contribution
 from swarm_network.errors import InvalidWeights, SwarmError
 
 
@@ -110,8 +109,8 @@ def test_malformed_bytes_are_refused(tmp_path: Path) -> None:
         assert "not a valid safetensors file" in streamed_error(path), name
 
 
-def contribution(address: str, weight_hash: str, weightage: int = 1) -> Contribution:
-    return Contribution(address, weight_hash, "0" * 64, weightage, None)
+def contribution(address: str, weight_hash: str, weight: float = 1.0) -> Contributor:
+    return Contributor(address, weight_hash, weight)
 
 
 @pytest.mark.parametrize("method", ["mean", "coordmedian", "trimmedmean", "krum", "geomedian"])
@@ -120,23 +119,24 @@ def test_merge_from_files_equals_the_merge_of_decoded_arrays(
 ) -> None:
     """Streamed (mean), block by block of 7 coordinates across tensor borders (coordinate-wise
     methods) or as whole rows: always the bytes of the method on the decoded stack."""
-    monkeypatch.setattr(step_merge, "COLUMN_BLOCK", 7)
+    monkeypatch.setattr(merge_step_module, "COLUMN_BLOCK", 7)
     own = model(0)
     own_hash = sha256_hex(encode_weights(own))
     peers = [model(seed) for seed in (1, 2, 3, 4)]
     files = {path.name: path for path in (write(tmp_path, arrays) for arrays in peers)}
     hashes = [own_hash, *files]
-    contributions = [contribution(f"0x{i:040x}", h, weightage=i + 1) for i, h in enumerate(hashes)]
+    contributions = [contribution(f"0x{i:040x}", h, weight=i + 1) for i, h in enumerate(hashes)]
     params: dict[str, object] = {"f": 1} if method == "krum" else {}
     if method == "trimmedmean":
         params = {"beta": 0.2}  # one of five cut at each end
-    merged, used, bad = merge_contributions(
-        contributions, files, own=(own_hash, own), schema=SCHEMA, method=method, params=params
+    choice = choose_merge(method, params)
+    merged = merge_step(
+        contributions, files, own=OwnModel(own_hash, own), schema=SCHEMA, choice=choice
     )
-    assert bad == [] and used == [c.address for c in contributions]
+    assert merged.refused == () and merged.merged_from == tuple(c.address for c in contributions)
     stack = np.stack([flatten(a, SCHEMA) for a in [own, *peers]])
-    expected = get_merge(method)(stack, np.arange(1.0, 6.0), **params)
-    assert encode_weights(merged) == encode_weights(unflatten(expected, SCHEMA))
+    expected = choice.merge_rows(stack, np.arange(1.0, 6.0))
+    assert encode_weights(merged.arrays) == encode_weights(unflatten(expected, SCHEMA))
 
 
 def test_a_bad_file_is_left_out_whole_and_named(tmp_path: Path) -> None:
@@ -152,15 +152,16 @@ def test_a_bad_file_is_left_out_whole_and_named(tmp_path: Path) -> None:
         contribution("0x" + "2" * 40, good.name),
         contribution("0x" + "3" * 40, bad_path.name),
     ]
-    merged, used, bad = merge_contributions(
-        contributions, files, own=(own_hash, own), schema=SCHEMA, method="mean", params={}
+    mean = choose_merge("mean", {})
+    merged = merge_step(
+        contributions, files, own=OwnModel(own_hash, own), schema=SCHEMA, choice=mean
     )
-    assert used == ["0x" + "1" * 40, "0x" + "2" * 40]
-    assert bad == [("0x" + "3" * 40, "tensor 'b.half': contains NaN or Inf")]
-    alone, _, _ = merge_contributions(
-        contributions[:2], files, own=(own_hash, own), schema=SCHEMA, method="mean", params={}
+    assert merged.merged_from == ("0x" + "1" * 40, "0x" + "2" * 40)
+    assert merged.refused == (("0x" + "3" * 40, "tensor 'b.half': contains NaN or Inf"),)
+    alone = merge_step(
+        contributions[:2], files, own=OwnModel(own_hash, own), schema=SCHEMA, choice=mean
     )
-    assert encode_weights(merged) == encode_weights(alone)
+    assert encode_weights(merged.arrays) == encode_weights(alone.arrays)
 
 
 def test_own_nan_model_is_left_out_like_any_other(tmp_path: Path) -> None:
@@ -168,13 +169,12 @@ def test_own_nan_model_is_left_out_like_any_other(tmp_path: Path) -> None:
     own["a.bias"][0] = np.nan
     own_hash = sha256_hex(encode_weights(own))
     with pytest.raises(SwarmError, match="no valid contribution"):
-        merge_contributions(
+        merge_step(
             [contribution("0x" + "1" * 40, own_hash)],
             {},
-            own=(own_hash, own),
+            own=OwnModel(own_hash, own),
             schema=SCHEMA,
-            method="mean",
-            params={},
+            choice=choose_merge("mean", {}),
         )
 
 

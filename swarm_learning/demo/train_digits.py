@@ -54,7 +54,7 @@ from swarm_learning.demo.model import (
     n_batches,
     train_epochs,
 )
-from swarm_learning.merge import get_merge
+from swarm_learning.merge import DEFAULT_METHOD, METHODS, choose_merge
 from swarm_network.errors import ConfigError
 
 if TYPE_CHECKING:  # for annotations only: `run` imports it when it needs it
@@ -65,7 +65,7 @@ log = logging.getLogger("swarm_learning.demo.train_digits")
 DEFAULT_SYNC_FREQUENCY = 32
 DEFAULT_MIN_PEERS = 2
 DEFAULT_SEED = 0
-DEFAULT_MERGE_METHOD = "mean"
+DEFAULT_MERGE_METHOD = DEFAULT_METHOD
 
 #: The Byzantine attacks (``--byzantine``): what a poisoned contribution is made of.
 ATTACK_SCALE = "scale"
@@ -126,8 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--merge-method",
         default=DEFAULT_MERGE_METHOD,
-        help="how the swarm merges weights (mean, coordmedian, geomedian, trimmedmean, krum, "
-        "multikrum); must match the method the swarm's training was configured with",
+        help=f"how the swarm merges weights ({', '.join(sorted(METHODS))}); must match the "
+        "method the swarm's training was configured with",
     )
     parser.add_argument(
         "--merge-params",
@@ -151,15 +151,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # Checked here so that a typo is a usage error before the node joins, not a failure at the
     # first merge after every peer has already checked in.
     try:
-        get_merge(args.merge_method)
+        choose_merge(args.merge_method, args.merge_params)
     except ConfigError as exc:
         parser.error(str(exc))
-    try:
-        params = json.loads(args.merge_params)
-    except ValueError as exc:
-        parser.error(f"--merge-params is not JSON: {exc}")
-    if not isinstance(params, dict):
-        parser.error(f"--merge-params must be a JSON object, got {args.merge_params!r}")
     return args
 
 
@@ -261,7 +255,7 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         min_peers=args.min_peers,
         merge_method=args.merge_method,
         merge_params=args.merge_params,
-        num_samples=len(y_train),  # the weight if the training says mean by samples
+        num_samples=len(y_train),  # the weight if the training weighs by samples
     )
     hooks: SwarmCallback | ByzantineHooks = cb
     attack: ByzantineAttack | None = None

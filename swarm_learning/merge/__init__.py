@@ -1,43 +1,36 @@
-"""Merge methods: pure numpy functions `merge(stack, weights, **params) -> merged`.
+"""Merge methods, as plugins: each module declares its methods (`method.MergeMethod`: name,
+parameters, how it reads contributions), `registry` finds them by name, and `step` merges a
+closed step's contributions with the training's choice.
 
+The maths of every method is a pure numpy function `merge(stack, weights, **params)`:
 `stack` is (P, n) float64, one flat model per row, rows in the swarm's fixed order (by
-address); `weights` is (P,) non-negative node weightages, normalised inside; rows with
-weightage 0 are ignored. Every method is bit-for-bit reproducible across machines (no BLAS
-reductions, fixed summation order; see `_common`), because all nodes must agree on the sha256
-of the merged model. Pick a method by name with `get_merge`.
+address); `weights` is (P,) non-negative merge weights, normalised inside; rows with weight 0
+are ignored. Every method is bit-for-bit reproducible across machines (no BLAS reductions,
+fixed summation order; see `_common`), because all nodes must agree on the sha256 of the
+merged model. Nothing here imports torch, web3 or an HTTP library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
-from swarm_network.errors import ConfigError
-
-from . import coordmedian, geomedian, krum, mean, trimmedmean
 from .mean import MeanAccumulator
+from .method import MergeChoice, MergeMethod, Param, Reading
+from .registry import DEFAULT_METHOD, METHODS, choose_merge, get_method, parse_params, register
+from .step import Contributor, OwnModel, StepMerge, merge_step
 
-MergeFn = Callable[..., np.ndarray]
-
-MERGE_METHODS: dict[str, MergeFn] = {
-    "mean": mean.merge,
-    "coordmedian": coordmedian.merge,
-    "geomedian": geomedian.merge,
-    "trimmedmean": trimmedmean.merge,
-    "krum": krum.krum,
-    "multikrum": krum.multikrum,
-}
-
-
-def get_merge(name: str) -> MergeFn:
-    """The merge function called `name` (case-insensitive, surrounding spaces ignored)."""
-    key = name.strip().lower() if isinstance(name, str) else name
-    try:
-        return MERGE_METHODS[key]
-    except (KeyError, TypeError):
-        known = ", ".join(sorted(MERGE_METHODS))
-        raise ConfigError(f"unknown merge method {name!r}; known methods: {known}") from None
-
-
-__all__ = ["MERGE_METHODS", "MeanAccumulator", "MergeFn", "get_merge"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "Contributor",
+    "MeanAccumulator",
+    "MergeChoice",
+    "MergeMethod",
+    "OwnModel",
+    "Param",
+    "Reading",
+    "StepMerge",
+    "choose_merge",
+    "get_method",
+    "merge_step",
+    "parse_params",
+    "register",
+]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import check_inputs
+from .method import MergeMethod, Reading
 from .sorted_columns import sorted_column_blocks
 
 
@@ -48,3 +49,6 @@ def _positions(cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total = cumulative[-1]
     twice = cumulative * 2.0
     return np.argmax(twice >= total, axis=0), np.argmax(twice > total, axis=0)
+
+
+METHODS = (MergeMethod(name="coordmedian", merge=merge, reading=Reading.COORDINATE_BLOCKS),)

@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
-from ._common import check_inputs, check_param, det_sum, sq_distance
+from ._common import check_inputs, det_sum, sq_distance
 from .mean import weighted_rows_mean
+from .method import MergeMethod, Param, Reading, int_at_least, number_in
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,6 @@ def merge(
     eps: float = DEFAULT_EPS,
 ) -> np.ndarray:
     """Weighted geometric median of the rows of `stack` (P, n)."""
-    check_param(
-        isinstance(max_iter, int) and max_iter >= 0,
-        f"geomedian: max_iter must be an int >= 0, got {max_iter!r}",
-    )
-    check_param(tol >= 0 and math.isfinite(tol), f"geomedian: tol must be >= 0, got {tol!r}")
-    check_param(eps > 0 and math.isfinite(eps), f"geomedian: eps must be > 0, got {eps!r}")
     stack, weights = check_inputs(stack, weights)
     median = weighted_rows_mean(stack, weights)
     if stack.shape[0] == 1:
@@ -64,3 +59,17 @@ def merge(
     else:
         logger.debug("geomedian stopped at max_iter=%d", max_iter)
     return median
+
+
+METHODS = (
+    MergeMethod(
+        name="geomedian",
+        merge=merge,
+        reading=Reading.WHOLE_ROWS,
+        params=(
+            Param("max_iter", int_at_least(0), "an int >= 0"),
+            Param("tol", number_in(0.0), "a finite number >= 0"),
+            Param("eps", number_in(0.0, low_open=True), "a finite number > 0"),
+        ),
+    ),
+)

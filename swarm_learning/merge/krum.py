@@ -22,6 +22,7 @@ import numpy as np
 
 from ._common import check_inputs, check_param, sq_distance
 from .mean import weighted_rows_mean
+from .method import MergeMethod, Param, Reading, int_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +65,8 @@ def _select(stack: np.ndarray, f: int, count: int) -> list[int]:
     return sorted(ranked[:count])
 
 
-def _check_f(f: int) -> None:
-    check_param(
-        isinstance(f, int) and not isinstance(f, bool) and f >= 0,
-        f"krum: f must be an int >= 0, got {f!r}",
-    )
-
-
 def krum(stack: np.ndarray, weights: np.ndarray, *, f: int = DEFAULT_F) -> np.ndarray:
     """The single most central row of `stack` (P, n), tolerating `f` Byzantine rows."""
-    _check_f(f)
     stack, weights = check_inputs(stack, weights)
     chosen = _select(stack, f, 1)[0]
     logger.debug("krum selected row %d of %d weighted rows", chosen, stack.shape[0])
@@ -84,14 +77,24 @@ def multikrum(
     stack: np.ndarray, weights: np.ndarray, *, f: int = DEFAULT_F, m: int | None = None
 ) -> np.ndarray:
     """Weighted mean of the `m` most central rows (default m = P - f, at least 1)."""
-    _check_f(f)
     stack, weights = check_inputs(stack, weights)
     rows = stack.shape[0]
     count = max(1, rows - f) if m is None else m
-    check_param(
-        isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= rows,
-        f"multikrum: m must be an int in [1, {rows}], got {m!r}",
-    )
+    # Known only now: how many contributions this step has (the type was checked up front).
+    check_param(count <= rows, f"multikrum: m must be an int in [1, {rows}], got {m!r}")
     chosen = _select(stack, f, count)
     logger.debug("multikrum selected rows %s of %d weighted rows", chosen, rows)
     return weighted_rows_mean(stack, weights, chosen)
+
+
+_F = Param("f", int_at_least(0), "an int >= 0")
+
+METHODS = (
+    MergeMethod(name="krum", merge=krum, reading=Reading.WHOLE_ROWS, params=(_F,)),
+    MergeMethod(
+        name="multikrum",
+        merge=multikrum,
+        reading=Reading.WHOLE_ROWS,
+        params=(_F, Param("m", int_at_least(1, or_none=True), "an int >= 1 (or null)")),
+    ),
+)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 import numpy as np
 
-from swarm_network.errors import ConfigError, InvalidWeights
+from swarm_network.errors import ConfigError
 
-from ._common import check_inputs, check_param
+from ._common import check_inputs
+from .method import MergeMethod, Param, Reading, one_of
 
 CHUNK = 1 << 20  # elements scaled at a time (8 MiB of float64)
 
@@ -42,44 +43,16 @@ class MeanAccumulator:
         # holds the running sum plus one piece, not a float64 copy of the contribution.
         self._scratch = np.empty(min(size, CHUNK), dtype=np.float64)
         self._total = 0.0
-        self._count = 0
         self._finished = False
-
-    @property
-    def count(self) -> int:
-        """Number of rows added so far (zero-weight rows included)."""
-        return self._count
-
-    @property
-    def total_weight(self) -> float:
-        return self._total
-
-    def add(self, row: np.ndarray, weight: float) -> None:
-        """Add one flat float64 row with its non-negative node weightage."""
-        row = np.asarray(row)
-        if row.shape != (self._size,) or row.dtype != np.float64:
-            raise ValueError(
-                f"row must be float64 of shape {(self._size,)}, got {row.dtype} {row.shape}"
-            )
-        weight = float(weight)
-        if not np.isfinite(weight) or weight < 0:
-            raise ConfigError(f"node weightage must be finite and non-negative, got {weight}")
-        if not np.isfinite(row).all():
-            raise InvalidWeights("merge input contains NaN or Inf")
-        self._add_checked(row, weight)
-
-    def _add_checked(self, row: np.ndarray, weight: float) -> None:
-        self.add_parts([row], weight)
 
     def add_parts(self, parts: Iterable[np.ndarray], weight: float) -> None:
         """Add one contribution given as consecutive pieces of any lengths (its tensors, or
-        chunks of them, flattened, in schema order), already checked (finite, right sizes).
-        Each element goes through exactly the operations of `add`: cast to float64, times
-        the weight, added to the sum; so the result is the same bytes, while no float64 copy
-        of the whole contribution exists. A piece may be a reused buffer: it is consumed
-        before the next one is asked for."""
+        chunks of them, flattened, in schema order), already checked (finite, right sizes),
+        with its non-negative merge weight. Each element is cast to float64, multiplied by
+        the weight and added to the sum, whatever the pieces' lengths: the same bytes as one
+        whole row, while no float64 copy of the whole contribution exists. A piece may be a
+        reused buffer: it is consumed before the next one is asked for."""
         self._check_usable()
-        self._count += 1
         if weight == 0.0:
             return
         sums = cast(list[np.ndarray], self._sums)
@@ -106,19 +79,12 @@ class MeanAccumulator:
             raise ValueError(f"contribution has {added} elements, expected {self._size}")
         self._total += weight
 
-    def result(self, *, in_place: bool = False) -> np.ndarray:
-        """The weighted mean so far as one row; ConfigError if no positive weight was added.
-
-        `in_place` (one segment only) divides the running sum itself, no second float64
-        copy, and ends the accumulator's use: the same bytes, less peak memory."""
-        self._check_usable()
-        self._check_weight()
-        sums = cast(list[np.ndarray], self._sums)
-        if in_place and len(sums) == 1:
-            self._finished = True
-            sums[0] /= self._total
-            return sums[0]
-        return np.concatenate(sums) / self._total if len(sums) > 1 else sums[0] / self._total
+    def result(self) -> np.ndarray:
+        """The weighted mean as one row (the same bytes as `take_segments`); ConfigError if
+        no positive weight was added. A single segment is divided in place, no second
+        float64 copy. Ends the accumulator's use."""
+        segments = list(self.take_segments())
+        return segments[0] if len(segments) == 1 else np.concatenate(segments)
 
     def take_segments(self) -> Iterator[np.ndarray]:
         """The weighted mean, segment by segment (the same bytes as `result`), each divided
@@ -136,7 +102,7 @@ class MeanAccumulator:
 
     def _check_usable(self) -> None:
         if self._finished:
-            raise ValueError("this accumulator's result was already taken in place")
+            raise ValueError("this accumulator's result was already taken")
 
     def _check_weight(self) -> None:
         if self._total <= 0.0:
@@ -154,22 +120,38 @@ def weighted_rows_mean(
     """
     acc = MeanAccumulator(stack.shape[1])
     for index in range(stack.shape[0]) if rows is None else rows:
-        acc._add_checked(stack[index], float(weights[index]))
-    return acc.result(in_place=True)
+        acc.add_parts([stack[index]], float(weights[index]))
+    return acc.result()
 
 
 #: What a contribution's weight on chain stands for under `mean`: the node's configured
 #: weightage, or the number of samples it trained on (each learner then checks in with its
-#: sample count as weightage; see `swarm_learning.sync.contribution_weightage`).
+#: sample count as weightage: the method's `weighs_by_samples` hook says so).
 WEIGHT_BY = ("weightage", "samples")
 
 
-def merge(stack: np.ndarray, weights: np.ndarray, *, weight_by: str = "weightage") -> np.ndarray:
+def merge(stack: np.ndarray, weights: np.ndarray, *, weight_by: str = WEIGHT_BY[0]) -> np.ndarray:
     """Weighted mean of the rows of `stack` (P, n) with weights `weights` (P,): the on-chain
     weightages, which are sample counts when the training says `weight_by="samples"`."""
-    check_param(
-        weight_by in WEIGHT_BY,
-        f"mean: weight_by must be one of {', '.join(WEIGHT_BY)}, got {weight_by!r}",
-    )
     stack, weights = check_inputs(stack, weights)
     return weighted_rows_mean(stack, weights)
+
+
+def _accumulator(segment_sizes: Sequence[int], *, weight_by: str = WEIGHT_BY[0]) -> MeanAccumulator:
+    return MeanAccumulator(sum(segment_sizes), segments=segment_sizes)
+
+
+def _weighs_by_samples(params: Mapping[str, object]) -> bool:
+    return params.get("weight_by") == "samples"
+
+
+METHODS = (
+    MergeMethod(
+        name="mean",
+        merge=merge,
+        reading=Reading.STREAMED,
+        params=(Param("weight_by", one_of(*WEIGHT_BY), f"one of {', '.join(WEIGHT_BY)}"),),
+        accumulator=_accumulator,
+        weighs_by_samples=_weighs_by_samples,
+    ),
+)

@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from ._common import check_inputs, check_param
+from ._common import check_inputs
 from .mean import weighted_rows_mean
+from .method import MergeMethod, Param, Reading, number_in
 from .sorted_columns import sorted_column_blocks
 
 DEFAULT_BETA = 0.2
@@ -22,10 +23,6 @@ DEFAULT_BETA = 0.2
 
 def merge(stack: np.ndarray, weights: np.ndarray, *, beta: float = DEFAULT_BETA) -> np.ndarray:
     """Trimmed mean of `stack` (P, n); `beta` in [0, 0.5) is the fraction cut from each end."""
-    check_param(
-        isinstance(beta, int | float) and 0.0 <= beta < 0.5,
-        f"trimmedmean: beta must be in [0, 0.5), got {beta!r}",
-    )
     stack, weights = check_inputs(stack, weights)
     rows = stack.shape[0]
     trim = math.floor(beta * rows)
@@ -43,3 +40,13 @@ def merge(stack: np.ndarray, weights: np.ndarray, *, beta: float = DEFAULT_BETA)
         acc /= total
         merged[block.start : block.stop] = acc
     return merged
+
+
+METHODS = (
+    MergeMethod(
+        name="trimmedmean",
+        merge=merge,
+        reading=Reading.COORDINATE_BLOCKS,
+        params=(Param("beta", number_in(0.0, 0.5, high_open=True), "a number in [0, 0.5)"),),
+    ),
+)

@@ -1,0 +1,56 @@
+"""Checking in for a step: the weight file's hash, the weightage, the base model and the
+report of the last merge in one transaction. A refusal because this learner is behind
+(`StepNotOpen`, `StaleBase`) makes it catch up and try again, a bounded number of times."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from swarm_learning import catch_up
+from swarm_learning.round_context import RoundContext
+from swarm_learning.round_result import Standing
+from swarm_learning.weights import encode_weights
+from swarm_network.errors import StaleBase, StepNotOpen, SwarmError
+
+log = logging.getLogger(__name__)
+
+Arrays = dict[str, np.ndarray]
+
+#: A late node races steps that the others close without it: it may need a few tries.
+MAX_CHECK_IN_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    """The contribution as checked in: its arrays and file hash, and for which step, from
+    which base (both may differ from what was asked for, after catching up)."""
+
+    arrays: Arrays
+    weight_hash: str
+    standing: Standing
+    caught_up: bool
+
+
+def check_in(ctx: RoundContext, arrays: Arrays, standing: Standing) -> CheckedIn:
+    caught_up = False
+    for _ in range(MAX_CHECK_IN_ATTEMPTS):
+        weight_hash = ctx.store.put_bytes(encode_weights(arrays))
+        try:
+            ctx.contract.check_in(
+                step=standing.step,
+                weight_hash=weight_hash,
+                weightage=ctx.training.weightage,
+                base_hash=standing.base_hash,
+                rejected_mask=standing.refused_mask,
+            )
+            return CheckedIn(arrays, weight_hash, standing, caught_up)
+        except StepNotOpen:
+            arrays, standing = catch_up.to_open_step(ctx, arrays, standing)
+        except StaleBase as exc:
+            log.info("check-in for step %d refused (%s); catching up", standing.step, exc.reason)
+            arrays, standing = catch_up.adopt_agreed(ctx, standing.step - 1, standing)
+        caught_up = True
+    raise SwarmError(f"could not check in after {MAX_CHECK_IN_ATTEMPTS} attempts")

@@ -1,0 +1,37 @@
+"""Which contributions of a closed step are merged, in which order, with what weight. Every
+rule reads chain data only, so every node merges the same set in the same order."""
+
+from __future__ import annotations
+
+import logging
+
+from swarm_learning.merge import Contributor
+from swarm_network.chain.records import Contribution
+
+log = logging.getLogger(__name__)
+
+
+def merge_weight(contribution: Contribution) -> float:
+    """The on-chain staleness rule: late work counts, less the later it is."""
+    return float(contribution.weightage) / (1 + contribution.staleness)
+
+
+def eligible_contributions(contributions: list[Contribution], base: str) -> list[Contribution]:
+    """Contributions built on `base` (the previous step's agreed model) or accepted as late
+    work by the contract, in address order."""
+    eligible = [c for c in contributions if c.base_hash == base or c.staleness > 0]
+    for c in contributions:
+        if c not in eligible:
+            log.warning("%s started from a stale model; not merged", c.address)
+    return sorted(eligible, key=lambda c: c.address.lower())
+
+
+def contributors(eligible: list[Contribution]) -> list[Contributor]:
+    """The eligible contributions as the merge takes them."""
+    return [Contributor(c.address, c.weight_hash, merge_weight(c)) for c in eligible]
+
+
+def refused_mask(on_chain: list[Contribution], refused: set[str]) -> int:
+    """`refused` addresses as bits over the step's contributions in on-chain order: the
+    form the contract records with a merge report."""
+    return sum(1 << i for i, c in enumerate(on_chain) if c.address in refused)
