@@ -3,6 +3,7 @@ through its SN node, and agreeing on the training's settings with the chain."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
-from swarm_network.errors import AdmissionError, ChainError, ConfigError, ContractRevert
+from swarm_network.errors import AdmissionError, AlreadyConfigured, ChainError, ConfigError
 from swarm_network.files.server import BackgroundServer, create_file_app
 from swarm_network.files.store import FileStore
 
@@ -101,27 +102,34 @@ class LearnerNode:
             file_url,
         )
 
-    def agree_on_training(self) -> tuple[str, dict[str, object], TrainingConfig]:
-        """Configure the training on chain if nobody has; else check we use the same settings."""
+    def agree_on_training(
+        self, schema: WeightSchema
+    ) -> tuple[str, dict[str, object], TrainingConfig]:
+        """Configure the training on chain if nobody has; else check we use the same settings
+        and the same model layout (its schema hash is on chain), so that a learner with
+        another model is refused before its first step instead of having every file refused."""
         assert self.contract is not None
         s = self.settings
         config = self.contract.training_config()
         if not config.configured:
-            try:
+            # Another learner may get there first (both dry runs pass): its settings are
+            # compared below.
+            with contextlib.suppress(AlreadyConfigured):
                 self.contract.configure_training(
                     min_peers=s.min_peers,
                     grace_seconds=s.grace_seconds,
                     max_staleness=s.max_staleness,
                     merge_method=s.merge_method,
                     merge_params=s.merge_params,
+                    schema_hash="0x" + schema.digest(),
                 )
-            except ContractRevert:
-                # Another learner configured it first (both dry runs passed): fine, as long as
-                # it did; the settings are compared below.
-                config = self.contract.training_config()
-                if not config.configured:
-                    raise
             config = self.contract.training_config()
+        if config.schema_hash != schema.digest():
+            raise ConfigError(
+                "this node's model does not fit the swarm's: its tensor names, shapes or dtypes "
+                f"differ (schema {schema.digest()[:12]}, the swarm's "
+                f"{(config.schema_hash or 'none')[:12]})"
+            )
         if config.min_peers != s.min_peers:
             raise ConfigError(
                 f"this node asks for min_peers={s.min_peers} but the swarm's training uses "
@@ -143,7 +151,7 @@ class LearnerNode:
     def round_context(self, schema: WeightSchema) -> RoundContext:
         """What this learner's sync rounds work with, once the training is agreed."""
         assert self.contract is not None
-        method, params, config = self.agree_on_training()
+        method, params, config = self.agree_on_training(schema)
         merge = choose_merge(method, params)
         training = Training(
             merge=merge,

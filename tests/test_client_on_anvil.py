@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from anvil_node import MISSING_REASON, anvil_binary, run_anvil
 from eth_account import Account
@@ -26,8 +27,9 @@ from web3 import Web3
 
 from swarm_learning.node import LearnerNode
 from swarm_learning.settings import LearnerSettings
+from swarm_learning.weights import WeightSchema
 from swarm_network.chain import SwarmContract, connect
-from swarm_network.errors import AlreadyConfigured, ContractRevert
+from swarm_network.errors import AlreadyConfigured, ConfigError, ContractRevert
 
 pytestmark = pytest.mark.skipif(anvil_binary() is None, reason=MISSING_REASON)
 
@@ -79,7 +81,9 @@ def test_grace_period_ends_on_an_idle_chain(swarm: Swarm) -> None:
     assert swarm.w3.eth.block_number == quorum_block + 1  # only the closing transaction
 
 
-def stage_lost_race(swarm: Swarm, action: Callable[[], object]) -> dict[str, object]:
+def stage_lost_race(
+    swarm: Swarm, action: Callable[[], object], *, schema_hash: bytes = bytes(32)
+) -> dict[str, object]:
     """Run `action` (which configures the training as the loser, learner 1) in a thread while
     learner 0 wins: with automine off, the loser's dry run passes and its transaction waits in
     the pool; the winner's, at ten times the gas price, is mined before it in the same block.
@@ -100,7 +104,7 @@ def stage_lost_race(swarm: Swarm, action: Callable[[], object]) -> dict[str, obj
     while int(swarm.w3.provider.make_request("txpool_status", [])["result"]["pending"], 16) < 1:
         assert time.monotonic() < deadline and thread.is_alive(), outcome
         time.sleep(0.05)
-    call = winner.contract.functions.configureTraining(2, 10, 2, bytes(32), "mean", "{}")
+    call = winner.contract.functions.configureTraining(2, 10, 2, schema_hash, "mean", "{}")
     tx = call.build_transaction(
         {
             "from": winner.account.address,
@@ -138,7 +142,29 @@ def test_a_learner_that_loses_the_configure_race_goes_on(swarm: Swarm, tmp_path:
     settings = {"min_peers": 2, "merge_method": "mean", "node_dir": tmp_path}
     node = LearnerNode(LearnerSettings.resolve(settings, environ={}))
     node.contract = swarm.learners[1]
-    outcome = stage_lost_race(swarm, node.agree_on_training)
+    schema = WeightSchema.from_arrays({"w": np.zeros((2, 3), dtype=np.float32)})
+    outcome = stage_lost_race(
+        swarm,
+        lambda: node.agree_on_training(schema),
+        schema_hash=bytes.fromhex(schema.digest()),
+    )
     assert "raised" not in outcome, outcome
     method, params, config = outcome["returned"]  # type: ignore[misc]
     assert (method, params, config.min_peers, config.grace_seconds) == ("mean", {}, 2, 10)
+
+
+def test_a_learner_with_another_model_is_refused_before_its_first_step(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    settings = {"min_peers": 2, "merge_method": "mean"}
+    first = LearnerNode(
+        LearnerSettings.resolve({**settings, "node_dir": tmp_path / "a"}, environ={})
+    )
+    first.contract = swarm.learners[0]
+    first.agree_on_training(WeightSchema.from_arrays({"w": np.zeros((2, 3), dtype=np.float32)}))
+    other = LearnerNode(
+        LearnerSettings.resolve({**settings, "node_dir": tmp_path / "b"}, environ={})
+    )
+    other.contract = swarm.learners[1]
+    with pytest.raises(ConfigError, match="does not fit the swarm"):
+        other.agree_on_training(WeightSchema.from_arrays({"w": np.zeros((3, 2), dtype=np.float32)}))
