@@ -42,7 +42,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.cli.status_cmd import table
+from swarm_network.text_table import table
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = json.loads((ROOT / "contracts" / "artifacts" / "SwarmLearning.json").read_text())

@@ -6,4 +6,5 @@ REST_PORT = 30304  # every SN node's REST API, the sentinel included
 FILE_PORT = 30305  # every SN node's and every learner's file server
 CHAIN_ID = 1337  # the embedded chain's
 LOOPBACK = "127.0.0.1"
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # listen on every address; reached through LOOPBACK
 DEFAULT_SN_URL = f"http://{LOOPBACK}:{REST_PORT}"
