@@ -15,13 +15,13 @@ from pathlib import Path
 
 from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract
+from swarm_network.defaults import KEEP_MODELS
 from swarm_network.errors import ChainError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION = 5
 ARCHIVE_INTERVAL_S = 0.5
 # A copy that failed (no holder answered) is tried again, less and less often, while its step
 # is among the newest `retention`, and given up after the deadline: its holders are gone.
@@ -45,7 +45,7 @@ class ModelArchive:
         *,
         contract: SwarmContract,
         store: FileStore,
-        retention: int = DEFAULT_RETENTION,
+        retention: int = KEEP_MODELS,
         fetch_timeout_s: float = 30.0,
     ) -> None:
         if retention < 1:

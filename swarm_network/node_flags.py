@@ -7,7 +7,7 @@ import argparse
 import os
 from typing import Any
 
-from swarm_network.archive import DEFAULT_RETENTION
+from swarm_network.defaults import KEEP_MODELS
 
 JOIN_TOKEN_ENV = "SWARM_JOIN_TOKEN"
 
@@ -20,9 +20,9 @@ def add_keep_models(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-models",
         type=int,
-        default=DEFAULT_RETENTION,
+        default=KEEP_MODELS,
         help="how many of the latest agreed models this node keeps copies of "
-        f"(default {DEFAULT_RETENTION})",
+        f"(default {KEEP_MODELS})",
     )
 
 

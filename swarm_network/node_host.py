@@ -22,8 +22,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from swarm_network.archive import DEFAULT_RETENTION, ModelArchive, run_archive
-from swarm_network.defaults import FILE_PORT, LOOPBACK, REST_PORT, WILDCARD_HOSTS
+from swarm_network.archive import ModelArchive, run_archive
+from swarm_network.defaults import FILE_PORT, KEEP_MODELS, LOOPBACK, REST_PORT, WILDCARD_HOSTS
 from swarm_network.files.server import create_file_app
 from swarm_network.files.store import FileStore
 from swarm_network.rest.app import CONTEXT, create_rest_app
@@ -50,7 +50,7 @@ class NodeConfig:
     rest_port: int = REST_PORT
     file_port: int = FILE_PORT
     advertise_host: str | None = None  # how other nodes reach this one, if not `host`
-    keep_models: int = DEFAULT_RETENTION
+    keep_models: int = KEEP_MODELS
 
     def public_url(self, port: int) -> str:
         """The URL other nodes use for one of this node's ports. A wildcard listen address

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -188,11 +190,40 @@ def test_sentinel_help_lists_the_port_flags() -> None:
         assert flag in result.stdout, flag
 
 
-def test_top_level_help_lists_every_command() -> None:
+def test_top_level_help_lists_every_registered_command() -> None:
+    """`swarm` is assembled from the `swarm.commands` entry points: it lists each of them, with
+    its help line, and nothing else."""
+    registered = sorted(ep.name for ep in entry_points(group="swarm.commands"))
+    assert {"sentinel", "sn", "sl", "status", "demo"} <= set(registered)
     result = swarm_cli("--help", timeout=30)
     assert result.returncode == 0, result.stderr
-    for command in ("sentinel", "sn", "sl", "status", "demo"):
-        assert command in result.stdout, command
+    choices = re.search(r"usage: swarm \[-h\] \[-v\] \{([a-z,]+)\}", result.stdout)
+    assert choices is not None, result.stdout
+    assert choices.group(1).split(",") == registered
+    for name in registered:
+        assert re.search(rf"^ +{name} +\S", result.stdout, re.MULTILINE), name
+
+
+@pytest.mark.parametrize("name", sorted(ep.name for ep in entry_points(group="swarm.commands")))
+def test_every_registered_command_has_its_help(name: str) -> None:
+    result = swarm_cli(name, "--help", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: swarm {name} "), result.stdout
+
+
+def test_a_node_command_does_not_load_the_learner() -> None:
+    """Only the named subcommand is loaded: a sentinel or SN node never imports torch."""
+    probe = (
+        "import sys\n"
+        "from swarm_network.cli.main import build_parser\n"
+        "build_parser(['sn', '--help'])\n"
+        "print(sorted({'torch', 'swarm_learning'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=CLI_TIMEOUT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_unknown_command_is_a_usage_error() -> None:
