@@ -1,30 +1,25 @@
-"""Fixtures and helpers shared by the REST API tests (`tests/test_rest_api*.py`): one swarm
-per test module (sentinel + one SN node, separate processes on free loopback ports), and the
-requests every test makes. Most tests run against both nodes (`node_url`): the SN node serves
-the same API as the sentinel, and forwards joins to it.
+"""Fixtures shared by the REST API tests (`tests/test_rest_api*.py`): one swarm per test
+module (sentinel + one SN node, separate processes on free loopback ports). Most tests run
+against both nodes (`node_url`): the SN node serves the same API as the sentinel, and forwards
+joins to it.
 
-Imported by those modules as a plugin (`pytest_plugins = ["rest_fixtures"]`), so that the
-lead can merge these fixtures into `tests/conftest.py` as they are.
+Those modules load it as a plugin (`pytest_plugins = ["rest_fixtures"]`) and never import it,
+so pytest rewrites its asserts and these fixtures can move into `tests/conftest.py` as they
+are. The requests the tests make are in `rest_client.py`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import requests
+from rest_client import TIMEOUT, get
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.admission import sign_join
 
-TIMEOUT = 30
 NODES = ["sentinel", "sn"]
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-MAX_BODY_BYTES = 1 << 20  # the REST API's request body limit
 
 
 @pytest.fixture(scope="module")
@@ -58,34 +53,3 @@ def addresses(swarm: LocalSwarm) -> dict[str, str]:
 def chain_w3(swarm: LocalSwarm) -> Web3:
     assert swarm.sentinel_rpc is not None
     return Web3(HTTPProvider(swarm.sentinel_rpc, request_kwargs={"timeout": TIMEOUT}))
-
-
-def get(url: str) -> Any:
-    response = requests.get(url, timeout=TIMEOUT)
-    assert response.status_code == 200, (url, response.status_code, response.text)
-    assert response.headers["Content-Type"].startswith("application/json")
-    return response.json()
-
-
-def assert_json_error(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["Content-Type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert set(body) == {"error", "status"}, body
-    assert body["status"] == status
-    assert isinstance(body["error"], str) and body["error"].strip()
-    return body
-
-
-def join_body(account: Any, *, role: str = "learner", token: str, file_url: str) -> dict:
-    return {
-        "address": account.address,
-        "role": role,
-        "file_url": file_url,
-        "signature": sign_join(account, role, file_url),
-        "token": token,
-    }
-
-
-def enrolled(url: str) -> dict[str, dict[str, Any]]:
-    return {n["address"].lower(): n for n in get(f"{url}/v1/nodes")["nodes"]}

@@ -1,7 +1,7 @@
 """The REST API of a real sentinel and a real SN node, over real HTTP: the read views, bad
 input, and the OpenAPI document that describes them. Admission is in
 `test_rest_api_admission.py`, the `/rpc` proxy and the chain endpoint in
-`test_rest_api_chain.py`; the swarm and helpers in `rest_fixtures.py`.
+`test_rest_api_chain.py`; the swarm in `rest_fixtures.py`, the requests in `rest_client.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from rest_fixtures import (
+from rest_client import (
     ADDRESS_RE,
     MAX_BODY_BYTES,
     TIMEOUT,

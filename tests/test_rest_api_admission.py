@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 from eth_account import Account
-from rest_fixtures import TIMEOUT, assert_json_error, enrolled, get, join_body
+from rest_client import TIMEOUT, assert_json_error, enrolled, get, join_body
 from web3 import Web3
 
 from swarm_learning.demo.local_swarm import LocalSwarm

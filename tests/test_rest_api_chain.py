@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 from eth_utils import keccak
-from rest_fixtures import TIMEOUT, get
+from rest_client import TIMEOUT, get
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
