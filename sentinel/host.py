@@ -24,7 +24,7 @@ from swarm_network.defaults import CHAIN_ID, RPC_PORT
 from swarm_network.errors import ConfigError
 from swarm_network.node_host import (
     Announce,
-    CleanupContext,
+    LifecycleStep,
     NodeConfig,
     create_node_app,
     run_node,
@@ -105,7 +105,7 @@ def deploy_or_reuse(
     return contract
 
 
-def _embedded_chain(config: SentinelConfig, account: LocalAccount) -> CleanupContext:
+def _embedded_chain(config: SentinelConfig, account: LocalAccount) -> LifecycleStep:
     """The embedded chain behind its JSON-RPC listener, first up and last down."""
 
     async def serve_chain(app: web.Application) -> AsyncIterator[None]:
@@ -131,7 +131,7 @@ def _embedded_chain(config: SentinelConfig, account: LocalAccount) -> CleanupCon
     return serve_chain
 
 
-def _swarm_contract(config: SentinelConfig, account: LocalAccount, token: str) -> CleanupContext:
+def _swarm_contract(config: SentinelConfig, account: LocalAccount, token: str) -> LifecycleStep:
     """The swarm's contract (deployed or reused) and the sentinel's context: it admits nodes."""
 
     async def deploy(app: web.Application) -> AsyncIterator[None]:

@@ -37,8 +37,10 @@ from swarm_network.serve import (
 
 log = logging.getLogger(__name__)
 
-CleanupContext = Callable[[web.Application], AsyncIterator[None]]
-Announce = Callable[[dict[str, str]], None]
+# One step of a node's start-up and teardown: an aiohttp cleanup context (code before its
+# `yield` starts something, code after it stops that again).
+LifecycleStep = Callable[[web.Application], AsyncIterator[None]]
+Announce = Callable[[dict[str, str]], None]  # told `node_info` once the node serves
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +67,7 @@ NODE_CONFIG = web.AppKey("node_config", NodeConfig)
 FILE_STORE = web.AppKey("file_store", FileStore)
 
 
-def create_node_app(config: NodeConfig, *role_start: CleanupContext) -> web.Application:
+def create_node_app(config: NodeConfig, *role_start: LifecycleStep) -> web.Application:
     """The node's REST app, with the node's whole start-up and teardown in its cleanup
     contexts: first `role_start` (which sets `app[CONTEXT]`), then files, then the archive."""
     app = create_rest_app()

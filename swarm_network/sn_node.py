@@ -22,7 +22,7 @@ from swarm_network.errors import AdmissionError, ChainUnavailable
 from swarm_network.http_json import get_json
 from swarm_network.node_host import (
     Announce,
-    CleanupContext,
+    LifecycleStep,
     NodeConfig,
     create_node_app,
     run_node,
@@ -80,7 +80,8 @@ async def _admitted(config: SnConfig, account: LocalAccount, file_url: str) -> d
             await asyncio.to_thread(_join, config, account, file_url)
             return chain
         except ChainUnavailable as exc:
-            log.debug("sentinel not ready: %s", exc)
+            if error is None:
+                log.info("waiting for the sentinel at %s: %s", config.sentinel_url, exc)
             error = exc
     raise ChainUnavailable(
         f"no admission by the sentinel at {config.sentinel_url} "
@@ -88,7 +89,7 @@ async def _admitted(config: SnConfig, account: LocalAccount, file_url: str) -> d
     )
 
 
-def _join_through_sentinel(config: SnConfig, account: LocalAccount) -> CleanupContext:
+def _join_through_sentinel(config: SnConfig, account: LocalAccount) -> LifecycleStep:
     """The SN node's role start-up: admitted through the sentinel, on the sentinel's chain."""
 
     async def join(app: web.Application) -> AsyncIterator[None]:
