@@ -16,7 +16,7 @@ from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 
-from swarm_network.chain.client import SwarmContract
+from swarm_network.chain import SwarmContract
 from swarm_network.errors import AdmissionError, InvalidRequest
 
 log = logging.getLogger(__name__)
