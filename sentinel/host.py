@@ -49,7 +49,7 @@ class SentinelConfig(NodeConfig):
     key_file: Path | None = None  # the sentinel's key; on an external chain it must hold funds
 
 
-CHAIN_RPC_URL = web.AppKey("chain_rpc_url", str)
+CHAIN_RPC_URL = web.AppKey("chain_rpc_url", str)  # the chain the sentinel deploys on
 
 
 def load_or_create_token(path: Path, given: str | None) -> str:
@@ -162,12 +162,12 @@ async def run_sentinel(config: SentinelConfig, announce: Announce) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     account = _load_key(config)
     token = load_or_create_token(config.data_dir / TOKEN_FILE, config.join_token)
-    role_start = [_swarm_contract(config, account, token)]
+    contract = _swarm_contract(config, account, token)
     if config.chain_url is None:
-        role_start.insert(0, _embedded_chain(config, account))
-    app = create_node_app(config, *role_start)
-    if config.chain_url is not None:
-        app[CHAIN_RPC_URL] = config.chain_url
+        app = create_node_app(config, _embedded_chain(config, account), contract)
+    else:
+        app = create_node_app(config, contract)
+        app[CHAIN_RPC_URL] = config.chain_url  # someone else's chain: nothing to start
 
     def announce_with_token(info: dict[str, str]) -> None:
         announce({**info, "join_token": token})
