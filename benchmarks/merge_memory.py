@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, args.files)))
         return 0
 
-    from swarm_network.cli.status_cmd import table
+    from swarm_network.text_table import table
 
     model_bytes = args.params * 4
     started = time.monotonic()

@@ -42,12 +42,12 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.cli.status_cmd import table
+from swarm_network.defaults import CHAIN_ID, FILE_PORT, LOOPBACK
+from swarm_network.text_table import table
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = json.loads((ROOT / "contracts" / "artifacts" / "SwarmLearning.json").read_text())
 CONTRACT = Web3().eth.contract(abi=ARTIFACT["abi"], bytecode=ARTIFACT["bytecode"])
-CHAIN_ID = 1337  # the sentinel's default; anvil is started with the same
 SINK = to_checksum_address("0x" + "5a" * 20)  # receives every transfer
 MAX_FEE = 10 * 10**9  # far above both chains' base fees, which only fall under this load
 TIP = 10**9
@@ -186,7 +186,7 @@ def measure_reads(url: str, contract: str, count: int) -> list[float]:
 
 
 def deploy(rpc: Rpc, account: LocalAccount) -> str:
-    data = CONTRACT.constructor("http://127.0.0.1:30305").data_in_transaction
+    data = CONTRACT.constructor(f"http://{LOOPBACK}:{FILE_PORT}").data_in_transaction
     raw = signed(account, rpc.nonce(account.address), to=None, data=data, gas=3_000_000, value=0)
     return to_checksum_address(rpc.receipt(rpc.send(raw))["contractAddress"])
 
@@ -239,6 +239,7 @@ def main() -> int:
     if anvil_node.anvil_binary() is None:
         print(f"anvil column left empty: {anvil_node.MISSING_REASON}", file=sys.stderr)
     else:
+        # The sentinel's default chain id, so that both backends take the same transactions.
         with anvil_node.run_anvil(chain_id=CHAIN_ID) as node:
             print("anvil up; measuring", file=sys.stderr, flush=True)
             funder = Account.from_key(node.funded_key)

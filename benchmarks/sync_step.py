@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
 from swarm_learning.demo.local_swarm import LocalSwarm
-from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
-from swarm_network.cli.status_cmd import table
+from swarm_network.text_table import table
 
 KEYS = ("total_s", "check_in_s", "wait_s", "transfer_s", "merge_s")
 

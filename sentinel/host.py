@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,37 +18,38 @@ from eth_account.signers.local import LocalAccount
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_server import create_rpc_app
 from swarm_network.admission import Admission
-from swarm_network.archive import DEFAULT_RETENTION, ModelArchive
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
+from swarm_network.defaults import CHAIN_ID, RPC_PORT
 from swarm_network.errors import ConfigError
-from swarm_network.files.server import create_file_app
-from swarm_network.files.store import FileStore
-from swarm_network.rest.app import NodeContext, create_rest_app
-from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
+from swarm_network.node_host import (
+    Announce,
+    LifecycleStep,
+    NodeConfig,
+    create_node_app,
+    run_node,
+)
+from swarm_network.rest.app import CONTEXT, NodeContext
+from swarm_network.serve import Listener, start_listener
 
 log = logging.getLogger(__name__)
 
 SENTINEL_BALANCE_WEI = 10**9 * 10**18  # enough to fund thousands of nodes
 DEPLOYMENT_FILE = "deployment.json"
 JOURNAL_FILE = "chain.journal"
+TOKEN_FILE = "join-token"
 
 
-@dataclass(frozen=True)
-class SentinelConfig:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    rpc_port: int = 30303
-    rest_port: int = 30304
-    file_port: int = 30305
-    advertise_host: str | None = None
+@dataclass(frozen=True, kw_only=True)
+class SentinelConfig(NodeConfig):
+    rpc_port: int = RPC_PORT
     join_token: str | None = None
-    chain_id: int = 1337
-    keep_models: int = DEFAULT_RETENTION
-    chain_url: str | None = (
-        None  # an existing Ethereum JSON-RPC endpoint instead of the embedded chain
-    )
+    chain_id: int = CHAIN_ID
+    chain_url: str | None = None  # an existing Ethereum JSON-RPC endpoint instead of embedded
     key_file: Path | None = None  # the sentinel's key; on an external chain it must hold funds
+
+
+CHAIN_RPC_URL = web.AppKey("chain_rpc_url", str)  # the chain the sentinel deploys on
 
 
 def load_or_create_token(path: Path, given: str | None) -> str:
@@ -62,13 +64,6 @@ def load_or_create_token(path: Path, given: str | None) -> str:
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(token)
     return token
-
-
-def _public(config: SentinelConfig, port: int) -> str:
-    host = config.advertise_host or config.host
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://{host}:{port}"
 
 
 def _load_key(config: SentinelConfig) -> LocalAccount:
@@ -110,32 +105,38 @@ def deploy_or_reuse(
     return contract
 
 
-async def _start_embedded_chain(config: SentinelConfig, account: LocalAccount) -> web.AppRunner:
-    """The embedded chain, replayed from its journal (blocking work: in a thread)."""
-    chain = await asyncio.to_thread(
-        EmbeddedChain,
-        funded_accounts={account.address: SENTINEL_BALANCE_WEI},
-        chain_id=config.chain_id,
-        journal_path=config.data_dir / JOURNAL_FILE,
-    )
-    app = create_rpc_app(chain)
-    return await start_listener(Listener("chain JSON-RPC", app, config.host, config.rpc_port))
+def _embedded_chain(config: SentinelConfig, account: LocalAccount) -> LifecycleStep:
+    """The embedded chain behind its JSON-RPC listener, first up and last down."""
+
+    async def serve_chain(app: web.Application) -> AsyncIterator[None]:
+        # Replaying the journal is blocking work: in a thread.
+        chain = await asyncio.to_thread(
+            EmbeddedChain,
+            funded_accounts={account.address: SENTINEL_BALANCE_WEI},
+            chain_id=config.chain_id,
+            journal_path=config.data_dir / JOURNAL_FILE,
+        )
+        try:
+            runner = await start_listener(
+                Listener("chain JSON-RPC", create_rpc_app(chain), config.host, config.rpc_port)
+            )
+        except BaseException:
+            chain.close()
+            raise
+        app[CHAIN_RPC_URL] = config.public_url(config.rpc_port)
+        yield
+        await runner.cleanup()
+        await asyncio.to_thread(chain.close)
+
+    return serve_chain
 
 
-async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignore[no-untyped-def]
-    """Serve until SIGINT/SIGTERM. `announce(info)` is told the URLs and token once ready."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    account = _load_key(config)
-    token = load_or_create_token(config.data_dir / "join-token", config.join_token)
-    stop = stop_event_on_signals()
-    runners: list[web.AppRunner] = []
-    try:
-        if config.chain_url:
-            rpc_url = config.chain_url
-        else:
-            runners.append(await _start_embedded_chain(config, account))
-            rpc_url = _public(config, config.rpc_port)
-        file_url = _public(config, config.file_port)
+def _swarm_contract(config: SentinelConfig, account: LocalAccount, token: str) -> LifecycleStep:
+    """The swarm's contract (deployed or reused) and the sentinel's context: it admits nodes."""
+
+    async def deploy(app: web.Application) -> AsyncIterator[None]:
+        rpc_url = app[CHAIN_RPC_URL]
+        file_url = config.public_url(config.file_port)
         contract = await asyncio.to_thread(
             deploy_or_reuse,
             rpc_url=rpc_url,
@@ -143,7 +144,7 @@ async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignor
             file_url=file_url,
             data_dir=config.data_dir,
         )
-        context = NodeContext(
+        app[CONTEXT] = NodeContext(
             role="sentinel",
             address=account.address,
             contract=contract,
@@ -151,30 +152,24 @@ async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignor
             file_url=file_url,
             admission=Admission(contract=contract, join_token=token),
         )
-        store = FileStore(config.data_dir / "files")
-        runners.append(
-            await start_listener(
-                Listener("REST API", create_rest_app(context), config.host, config.rest_port)
-            )
-        )
-        runners.append(
-            await start_listener(
-                Listener("file server", create_file_app(store), config.host, config.file_port)
-            )
-        )
-    except BaseException:
-        for runner in reversed(runners):
-            await runner.cleanup()
-        raise
-    announce(
-        {
-            "rpc_url": rpc_url,
-            "rest_url": _public(config, config.rest_port),
-            "file_url": file_url,
-            "contract_address": contract.address,
-            "address": account.address,
-            "join_token": token,
-        }
-    )
-    archive = ModelArchive(contract=contract, store=store, retention=config.keep_models)
-    await run_with_archive(runners, stop, archive)
+        yield
+
+    return deploy
+
+
+async def run_sentinel(config: SentinelConfig, announce: Announce) -> None:
+    """Serve until SIGINT/SIGTERM. `announce(info)` is told the URLs and token once ready."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    account = _load_key(config)
+    token = load_or_create_token(config.data_dir / TOKEN_FILE, config.join_token)
+    contract = _swarm_contract(config, account, token)
+    if config.chain_url is None:
+        app = create_node_app(config, _embedded_chain(config, account), contract)
+    else:
+        app = create_node_app(config, contract)
+        app[CHAIN_RPC_URL] = config.chain_url  # someone else's chain: nothing to start
+
+    def announce_with_token(info: dict[str, str]) -> None:
+        announce({**info, "join_token": token})
+
+    await run_node(app, announce_with_token)

@@ -7,18 +7,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract
+from swarm_network.defaults import KEEP_MODELS
 from swarm_network.errors import ChainError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION = 5
 ARCHIVE_INTERVAL_S = 0.5
+# A copy that failed (no holder answered) is tried again, less and less often, while its step
+# is among the newest `retention`, and given up after the deadline: its holders are gone.
+COPY_RETRY = Backoff(first_s=ARCHIVE_INTERVAL_S, max_s=4.0, deadline_s=300.0)
+# While the chain is unreachable, the archive's passes back off (until the node stops).
+CHAIN_TROUBLE = Backoff(first_s=ARCHIVE_INTERVAL_S, max_s=5.0)
+
+
+@dataclass
+class _MissingCopy:
+    agreed: str
+    retry_delays: Iterator[float]
+    next_try: float
 
 
 class ModelArchive:
@@ -29,7 +45,7 @@ class ModelArchive:
         *,
         contract: SwarmContract,
         store: FileStore,
-        retention: int = DEFAULT_RETENTION,
+        retention: int = KEEP_MODELS,
         fetch_timeout_s: float = 30.0,
     ) -> None:
         if retention < 1:
@@ -41,7 +57,7 @@ class ModelArchive:
         self.kept: OrderedDict[int, str] = OrderedDict()  # step -> agreed hash, oldest first
         self._next_step: int | None = None
         # Steps whose copy failed (no holder answered): tried again while still recent.
-        self._missing: dict[int, str] = {}
+        self._missing: dict[int, _MissingCopy] = {}
 
     def archive_new(self) -> list[int]:
         """Copy the agreed models of steps settled since the last call; returns their steps."""
@@ -57,13 +73,31 @@ class ModelArchive:
             if self._copy(step, agreed):
                 archived.append(step)
             else:
-                self._missing[step] = agreed
+                self._remember_missing(step, agreed)
             self._next_step = step + 1
-        for step, agreed in sorted(self._missing.items()):
-            if step < current - self.retention or self._copy(step, agreed, retry=True):
-                del self._missing[step]
-                archived += [step] if step >= current - self.retention else []
+        for step, missing in sorted(self._missing.items()):
+            if step < current - self.retention:
+                del self._missing[step]  # no longer among the newest: not worth a copy
+            elif time.monotonic() >= missing.next_try:
+                if self._copy(step, missing.agreed, retry=True):
+                    del self._missing[step]
+                    archived.append(step)
+                else:
+                    self._retry_later(step, missing)
         return archived
+
+    def _remember_missing(self, step: int, agreed: str) -> None:
+        missing = _MissingCopy(agreed=agreed, retry_delays=COPY_RETRY.delays(), next_try=0.0)
+        self._missing[step] = missing
+        self._retry_later(step, missing)
+
+    def _retry_later(self, step: int, missing: _MissingCopy) -> None:
+        delay = next(missing.retry_delays, None)
+        if delay is None:
+            log.warning("gave up archiving the agreed model of step %d: nobody delivered it", step)
+            del self._missing[step]
+        else:
+            missing.next_try = time.monotonic() + delay
 
     def _copy(self, step: int, agreed: str, *, retry: bool = False) -> bool:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
@@ -89,10 +123,18 @@ class ModelArchive:
 
 async def run_archive(archive: ModelArchive, stop: asyncio.Event) -> None:
     """Archive in the background until `stop` is set; chain trouble is logged, not fatal."""
+    trouble: Iterator[float] | None = None  # backoff while the chain is unreachable
     while not stop.is_set():
+        pause = ARCHIVE_INTERVAL_S
         try:
             await asyncio.to_thread(archive.archive_new)
+            if trouble is not None:
+                log.info("model archive resumed")
+            trouble = None
         except ChainError as exc:
-            log.warning("model archive paused: %s", exc)
+            if trouble is None:
+                log.warning("model archive paused: %s", exc)
+                trouble = CHAIN_TROUBLE.delays()
+            pause = next(trouble)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=ARCHIVE_INTERVAL_S)
+            await asyncio.wait_for(stop.wait(), timeout=pause)

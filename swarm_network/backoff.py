@@ -3,8 +3,9 @@ chain, a peer, a server coming up), so that every such loop has a bound and the 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 
@@ -32,4 +33,12 @@ class Backoff:
         yield 0
         for attempt, delay in enumerate(self.delays(), start=1):
             time.sleep(delay)
+            yield attempt
+
+    async def async_sleeps(self) -> AsyncIterator[int]:
+        """`sleeps()` for a coroutine: it awaits each delay instead of blocking, so the event
+        loop goes on serving meanwhile and a node told to stop can stop while it waits."""
+        yield 0
+        for attempt, delay in enumerate(self.delays(), start=1):
+            await asyncio.sleep(delay)
             yield attempt

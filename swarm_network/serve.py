@@ -1,16 +1,16 @@
-"""Run several aiohttp apps in one event loop until SIGINT/SIGTERM, then stop them cleanly."""
+"""Listening on a port and stopping on SIGINT/SIGTERM, for every server process of the swarm:
+a port that cannot be bound is one clear error naming the listener, and a signal only sets an
+event, so that the node stops cleanly (its apps' cleanup runs) instead of dying mid-request."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from aiohttp import web
-
-from swarm_network.archive import ModelArchive, run_archive
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,26 @@ class Listener:
     port: int
 
 
-async def start_listener(listener: Listener) -> web.AppRunner:
-    runner = web.AppRunner(listener.app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
+async def start_site(runner: web.AppRunner, name: str, host: str, port: int) -> None:
+    """Listen on `host:port` with a runner that is set up already."""
+    site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
+        raise OSError(f"{name}: cannot listen on {host}:{port}: {exc}") from exc
+    log.info("%s listening on %s:%d", name, host, port)
+
+
+async def start_listener(listener: Listener) -> web.AppRunner:
+    """Set up `listener.app` (its start-up hooks run) and listen; on failure nothing is left
+    running. The caller cleans the returned runner up."""
+    runner = web.AppRunner(listener.app, access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        await start_site(runner, listener.name, listener.host, listener.port)
+    except BaseException:
         await runner.cleanup()
-        raise OSError(
-            f"{listener.name}: cannot listen on {listener.host}:{listener.port}: {exc}"
-        ) from exc
-    log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
+        raise
     return runner
 
 
@@ -46,29 +54,21 @@ def stop_event_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_with_archive(
-    runners: list[web.AppRunner], stop: asyncio.Event, archive: ModelArchive
-) -> None:
-    """Serve until stopped, keeping copies of the agreed models meanwhile."""
-    task = asyncio.create_task(run_archive(archive, stop))
-
-    async def stop_archive() -> None:
-        stop.set()
-        await task
-
-    await run_until_stopped(runners, stop, stop_archive)
-
-
-async def run_until_stopped(
-    runners: list[web.AppRunner],
-    stop: asyncio.Event,
-    on_stop: Callable[[], Awaitable[None]] | None = None,
-) -> None:
+async def unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run `work` (a start-up) to its end, or cancel it as soon as `stop` is set: True when it
+    finished. A node still waiting for its sentinel or replaying its chain stops at a signal."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        log.info("stopping")
-        if on_stop is not None:
-            await on_stop()
-        for runner in reversed(runners):
-            await runner.cleanup()
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise  # this coroutine itself was cancelled, not the start-up by a signal
+        return False
+    return True

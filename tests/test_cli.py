@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,8 @@ from swarm_learning.demo.local_swarm import LocalSwarm, free_port
 
 CLI_TIMEOUT = 60
 TRAINING_TIMEOUT = 120
+NODE_START_TIMEOUT = 90
+STOP_TIMEOUT = 15
 
 TINY_PROGRAM = """\
 import torch
@@ -188,11 +195,40 @@ def test_sentinel_help_lists_the_port_flags() -> None:
         assert flag in result.stdout, flag
 
 
-def test_top_level_help_lists_every_command() -> None:
+def test_top_level_help_lists_every_registered_command() -> None:
+    """`swarm` is assembled from the `swarm.commands` entry points: it lists each of them, with
+    its help line, and nothing else."""
+    registered = sorted(ep.name for ep in entry_points(group="swarm.commands"))
+    assert {"sentinel", "sn", "sl", "status", "demo"} <= set(registered)
     result = swarm_cli("--help", timeout=30)
     assert result.returncode == 0, result.stderr
-    for command in ("sentinel", "sn", "sl", "status", "demo"):
-        assert command in result.stdout, command
+    choices = re.search(r"usage: swarm \[-h\] \[-v\] \{([a-z,]+)\}", result.stdout)
+    assert choices is not None, result.stdout
+    assert choices.group(1).split(",") == registered
+    for name in registered:
+        assert re.search(rf"^ +{name} +\S", result.stdout, re.MULTILINE), name
+
+
+@pytest.mark.parametrize("name", sorted(ep.name for ep in entry_points(group="swarm.commands")))
+def test_every_registered_command_has_its_help(name: str) -> None:
+    result = swarm_cli(name, "--help", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: swarm {name} "), result.stdout
+
+
+def test_a_node_command_does_not_load_the_learner() -> None:
+    """Only the named subcommand is loaded: a sentinel or SN node never imports torch."""
+    probe = (
+        "import sys\n"
+        "from swarm_network.cli.main import build_parser\n"
+        "build_parser(['sn', '--help'])\n"
+        "print(sorted({'torch', 'swarm_learning'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=CLI_TIMEOUT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_unknown_command_is_a_usage_error() -> None:
@@ -200,3 +236,99 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------ node lifecycle
+
+
+def start_node(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "swarm_network.cli.main", *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=clean_env(),
+        )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + NODE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text(errors="replace")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"{url} not healthy:\n{log_path.read_text(errors='replace')}")
+
+
+def wait_for_log(log_path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + NODE_START_TIMEOUT
+    while text not in log_path.read_text(errors="replace"):
+        assert process.poll() is None, log_path.read_text(errors="replace")
+        assert time.monotonic() < deadline, log_path.read_text(errors="replace")
+        time.sleep(0.1)
+
+
+def stop_node(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_an_sn_node_started_before_its_sentinel_joins_once_it_is_up(tmp_path: Path) -> None:
+    """The SN node retries, with backoff, until the sentinel answers and admits it; then both
+    stop cleanly (exit 0) on SIGTERM."""
+    token = "lifecycle-token"
+    rpc, rest, files, sn_rest, sn_files = (free_port() for _ in range(5))
+    sn_log, sentinel_log = tmp_path / "sn.log", tmp_path / "sentinel.log"
+    sentinel_url = f"http://127.0.0.1:{rest}"
+    sn = start_node(
+        sn_log,
+        "sn", "--sentinel", sentinel_url, "--join-token", token,
+        "--data-dir", str(tmp_path / "sn"),
+        "--rest-port", str(sn_rest), "--file-port", str(sn_files),
+    )  # fmt: skip
+    sentinel: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for_log(sn_log, "waiting for the sentinel", sn)
+        sentinel = start_node(
+            sentinel_log,
+            "sentinel", "--data-dir", str(tmp_path / "sentinel"), "--join-token", token,
+            "--rpc-port", str(rpc), "--rest-port", str(rest), "--file-port", str(files),
+        )  # fmt: skip
+        wait_healthy(f"http://127.0.0.1:{sn_rest}", sn, sn_log)
+        nodes = requests.get(f"{sentinel_url}/v1/nodes", timeout=10).json()["nodes"]
+        assert [n["file_url"] for n in nodes][1:] == [f"http://127.0.0.1:{sn_files}"]
+        assert "is up: REST API at" in sn_log.read_text()
+    finally:
+        sn_status = stop_node(sn)
+        sentinel_status = None if sentinel is None else stop_node(sentinel)
+    assert sn_status == 0, sn_log.read_text(errors="replace")
+    assert sentinel_status == 0, sentinel_log.read_text(errors="replace")
+    for log_path in (sn_log, sentinel_log):
+        text = log_path.read_text(errors="replace")
+        assert "node_host: stopping" in text
+        assert "Traceback" not in text
+
+
+def test_an_sn_node_waiting_for_its_sentinel_stops_at_once(tmp_path: Path) -> None:
+    """A signal cancels the start-up: no waiting out the sentinel's whole deadline."""
+    log_path = tmp_path / "sn.log"
+    sn = start_node(
+        log_path,
+        "sn", "--sentinel", f"http://127.0.0.1:{free_port()}", "--join-token", "x",
+        "--data-dir", str(tmp_path / "sn"), "--rest-port", "0", "--file-port", "0",
+    )  # fmt: skip
+    wait_for_log(log_path, "waiting for the sentinel", sn)
+    signalled = time.monotonic()
+    status = stop_node(sn)
+    assert time.monotonic() - signalled < STOP_TIMEOUT
+    assert status == 0, log_path.read_text(errors="replace")
+    assert "stopped during start-up" in log_path.read_text()

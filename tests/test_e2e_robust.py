@@ -37,11 +37,11 @@ import numpy as np
 import pytest
 import requests
 
+from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
 from swarm_learning.demo.train_digits import RANDOM_STD
 from swarm_learning.weights import decode_weights
 from swarm_network.chain.identity import load_or_create_key
-from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 
 LEARNERS = [f"learner{i}" for i in range(1, 6)]
 BYZANTINE = "learner5"

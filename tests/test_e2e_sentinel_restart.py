@@ -9,9 +9,9 @@ import time
 import requests
 from web3 import Web3
 
+from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
 from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.chain import connect
-from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 
 LEARNERS = ["learner1", "learner2", "learner3"]
 EPOCHS = 20  # about 10 sync steps

@@ -14,10 +14,10 @@ import requests
 from anvil_node import MISSING_REASON, anvil_binary, run_anvil
 
 from swarm_learning.demo.data import read_partition
+from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
 from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
-from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 
 LEARNERS = ["learner1", "learner2", "learner3"]
 EPOCHS = 12  # 14 batches per epoch, a sync every 32 batches: 7 sync steps

@@ -12,9 +12,9 @@ import pytest
 from swarm_learning.settings import LearnerSettings
 from swarm_network.admission import JoinRequest
 from swarm_network.chain.records import NodeRecord, StepRecord, SwarmSummary, TrainingConfig
-from swarm_network.cli.status_cmd import table
 from swarm_network.errors import ConfigError, InvalidRequest
 from swarm_network.rest import views
+from swarm_network.text_table import table
 
 ALICE = "0x" + "a1" * 20
 BOB = "0x" + "b2" * 20

@@ -16,14 +16,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarm_network.cli.common import get_json
+from swarm_learning.settings import ENV_NAMES
+from swarm_network.backoff import Backoff
+from swarm_network.defaults import LOOPBACK
+from swarm_network.errors import SwarmError
+from swarm_network.http_json import get_json
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 5.0
+HEALTH_TIMEOUT_S = 2.0  # one health check; the whole wait is the caller's timeout_s
+HEALTH_POLL = Backoff(first_s=0.1, max_s=0.5)  # while a node starts
+EXIT_POLL_S = 0.5  # while learners train
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -55,7 +62,7 @@ class NodeProcess:
 class LocalSwarm:
     work_dir: Path
     join_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     processes: list[NodeProcess] = field(default_factory=list)
     sentinel_rest: str | None = None
     sentinel_rpc: str | None = None
@@ -68,7 +75,7 @@ class LocalSwarm:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         handle = log_path.open("ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", SWARM_JOIN_TOKEN=self.join_token)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", ENV_NAMES["join_token"]: self.join_token}
         popen = subprocess.Popen(
             [sys.executable, "-m", "swarm_network.cli.main", *args],
             stdout=handle,
@@ -83,15 +90,15 @@ class LocalSwarm:
         return process
 
     def _wait_healthy(self, process: NodeProcess, rest_url: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        backoff = Backoff(HEALTH_POLL.first_s, HEALTH_POLL.max_s, deadline_s=timeout_s)
+        for _attempt in backoff.sleeps():
             if not process.alive():
                 raise RuntimeError(f"{process.name} exited early:\n{process.log_tail()}")
             try:
-                get_json(f"{rest_url}/v1/health", timeout_s=2)
+                get_json(f"{rest_url}/v1/health", timeout_s=HEALTH_TIMEOUT_S)
                 return
-            except Exception:
-                time.sleep(0.2)
+            except SwarmError:
+                continue  # not listening yet
         raise RuntimeError(f"{process.name} not healthy after {timeout_s}s:\n{process.log_tail()}")
 
     def start_sentinel(self, timeout_s: float = 60.0, extra_args: list[str] | None = None) -> str:
@@ -159,14 +166,13 @@ class LocalSwarm:
         )  # fmt: skip
 
     def wait(self, processes: list[NodeProcess], timeout_s: float, on_tick=None) -> bool:  # type: ignore[no-untyped-def]
-        """True when all `processes` exited within the timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        """True when all `processes` exited within the timeout; `on_tick()` between checks."""
+        polls = Backoff(first_s=EXIT_POLL_S, max_s=EXIT_POLL_S, deadline_s=timeout_s)
+        for _attempt in polls.sleeps():
             if all(not p.alive() for p in processes):
                 return True
             if on_tick is not None:
                 on_tick()
-            time.sleep(0.5)
         return all(not p.alive() for p in processes)
 
     def stop(self) -> None:

@@ -55,6 +55,7 @@ from swarm_learning.demo.model import (
     train_epochs,
 )
 from swarm_learning.merge import DEFAULT_METHOD, METHODS, choose_merge
+from swarm_learning.settings import ENV_NAMES
 from swarm_network.errors import ConfigError
 
 if TYPE_CHECKING:  # for annotations only: `run` imports it when it needs it
@@ -79,9 +80,9 @@ SCALE_FACTOR = -10.0
 RANDOM_STD = 10.0
 ATTACK_SEED_OFFSET = 7919
 
-DATA_DIR_ENV = "SWARM_DATA_DIR"
-MODEL_DIR_ENV = "SWARM_MODEL_DIR"
-DEVICE_ENV = "SWARM_DEVICE"
+DATA_DIR_ENV = ENV_NAMES["data_dir"]
+MODEL_DIR_ENV = ENV_NAMES["model_dir"]
+DEVICE_ENV = ENV_NAMES["device"]
 THREADS_ENV = "SWARM_TORCH_THREADS"
 RESULT_FILE = "result.json"
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
 
-from swarm_network.cli.common import get_json
+from swarm_network.defaults import DEFAULT_SN_URL
+from swarm_network.http_json import get_json
+from swarm_network.text_table import table
 
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+HASH_SHOWN = 12  # hex digits of a hash in the steps table
 
 
-def short(value: str | None, n: int = 12) -> str | None:
-    return value[:n] if value else value
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="show the swarm's nodes and recent steps")
+    p.add_argument("--sn", default=DEFAULT_SN_URL, help="REST URL of any SN node")
+    p.add_argument("--steps", type=int, default=5, help="how many recent steps to show")
+    p.add_argument("--json", action="store_true", help="print raw JSON")
+    p.set_defaults(run=run_status_command)
+
+
+def run_status_command(args: argparse.Namespace) -> int:
+    return show_status(args.sn.rstrip("/"), steps=args.steps, as_json=args.json)
 
 
 def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
@@ -55,7 +59,7 @@ def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
                     s["step"],
                     "yes" if s["closed"] else "no",
                     len(s["participants"]),
-                    short(s["agreed_hash"]),
+                    s["agreed_hash"][:HASH_SHOWN] if s["agreed_hash"] else s["agreed_hash"],
                     len(s["conflicting_hashes"]),
                 ]
                 for s in recent["steps"]

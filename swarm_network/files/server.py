@@ -17,13 +17,12 @@ from types import TracebackType
 
 from aiohttp import web
 
+from swarm_network.defaults import LOOPBACK, WILDCARD_HOSTS
 from swarm_network.files.store import FileStore, is_sha256_hex
 
 logger = logging.getLogger(__name__)
 
 STORE_KEY: web.AppKey[FileStore] = web.AppKey("file_store", FileStore)
-
-_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -76,7 +75,7 @@ class BackgroundServer:
         self,
         app: web.Application,
         *,
-        host: str = "127.0.0.1",
+        host: str = LOOPBACK,
         port: int = 0,
         shutdown_timeout: float = 5.0,
         start_timeout: float = 10.0,
@@ -107,7 +106,7 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         """Base URL for clients; a wildcard bind host is reached through loopback."""
-        host = "127.0.0.1" if self._host in _WILDCARD_HOSTS else self._host
+        host = LOOPBACK if self._host in WILDCARD_HOSTS else self._host
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"

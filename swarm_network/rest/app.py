@@ -1,4 +1,4 @@
-"""The SN node's REST API over chain state (default port 30304).
+"""The SN node's REST API over chain state (default port `swarm_network.defaults.REST_PORT`).
 
 Every handler is thin: parse, read the chain in a worker thread (web3 is blocking), turn the
 records into JSON with `views`. Learners also join and reach the chain through here (`/v1/join`,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,28 +191,30 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-async def _http_session(app: web.Application):  # type: ignore[no-untyped-def]
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[HTTP] = session
         yield
 
 
-def create_rest_app(context: NodeContext) -> web.Application:
+ROUTES = [
+    web.get("/v1/health", health),
+    web.get("/v1/chain", chain_info),
+    web.get("/v1/nodes", list_nodes),
+    web.get("/v1/training", training),
+    web.get("/v1/steps", list_steps),
+    web.get("/v1/steps/{step}", get_step),
+    web.post("/v1/join", join),
+    web.post("/rpc", rpc_proxy),
+    web.get("/openapi.json", openapi),
+]
+
+
+def create_rest_app() -> web.Application:
+    """The API without its node: whoever starts the node puts the node's `NodeContext` in
+    `app[CONTEXT]` during the app's start-up (`swarm_network.node_host`), before any request."""
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
-    app[CONTEXT] = context
     app.cleanup_ctx.append(_http_session)
-    app.add_routes(
-        [
-            web.get("/v1/health", health),
-            web.get("/v1/chain", chain_info),
-            web.get("/v1/nodes", list_nodes),
-            web.get("/v1/training", training),
-            web.get("/v1/steps", list_steps),
-            web.get("/v1/steps/{step}", get_step),
-            web.post("/v1/join", join),
-            web.post("/rpc", rpc_proxy),
-            web.get("/openapi.json", openapi),
-        ]
-    )
+    app.add_routes(ROUTES)
     return app

@@ -6,7 +6,6 @@ one model trained on all the data."""
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import statistics
 import sys
@@ -15,32 +14,35 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarm_learning.demo.baselines import baseline_accuracy
+from swarm_learning.demo.digits_swarm import (
+    TRAIN_MODULE,
+    expected_steps,
+    prepare_learner_data,
+    read_result,
+    step_timings,
+)
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
-from swarm_network.cli.common import get_json
-from swarm_network.cli.status_cmd import table
+from swarm_learning.demo.model import DEFAULT_EPOCHS
+from swarm_network.errors import SwarmError
+from swarm_network.http_json import get_json
+from swarm_network.text_table import table
 
-TRAIN_MODULE = "swarm_learning.demo.train_digits"
 LEARNER_TIMEOUT_S = 600.0
 ACCURACY_TOLERANCE = 0.02
+PROGRESS_EVERY_S = 5.0  # when the output is not a terminal
+PROGRESS_WIDTH = 30
 
 
-def prepare_learner_data(
-    swarm: LocalSwarm, names: list[str], seed: int, *, own_fraction: float = 0.8
-) -> tuple:
-    from swarm_learning.demo.data import (
-        load_split,
-        non_iid_partitions,
-        write_partition,
-        write_test_set,
-    )
-
-    X_train, y_train, X_test, y_test = load_split(seed=seed)
-    parts = non_iid_partitions(X_train, y_train, len(names), seed=seed, own_fraction=own_fraction)
-    for name, part in zip(names, parts, strict=True):
-        data_dir = swarm.learner_dir(name) / "data"
-        write_partition(data_dir, *part)
-        write_test_set(data_dir, X_test, y_test)
-    return X_train, y_train, X_test, y_test
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run a whole swarm on this machine on the digits dataset")
+    p.add_argument("--learners", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--min-peers", type=int, default=2)
+    p.add_argument("--work-dir", type=Path, help="default: a temporary directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_demo)
 
 
 class Progress:
@@ -56,13 +58,12 @@ class Progress:
     def tick(self) -> None:
         try:
             training = get_json(f"{self.sn_url}/v1/training", timeout_s=2)
-        except Exception:
-            return
+        except SwarmError:
+            return  # the SN node is busy or restarting: the next tick draws the line
         step = training["current_step"]
         done = min(step, self.expected)
-        width = 30
-        filled = int(width * done / self.expected)
-        bar = "#" * filled + "." * (width - filled)
+        filled = int(PROGRESS_WIDTH * done / self.expected)
+        bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
         state = training["state"]
         if state == "waiting_for_quorum":
             state += f" {training['checked_in']}/{training['effective_quorum']}"
@@ -74,7 +75,7 @@ class Progress:
         now = time.monotonic()
         if self.tty:
             print("\r" + line, end="", flush=True)
-        elif now - self.last_print >= 5:
+        elif now - self.last_print >= PROGRESS_EVERY_S:
             print(line, flush=True)
             self.last_print = now
 
@@ -83,42 +84,11 @@ class Progress:
             print(flush=True)
 
 
-def _expected_steps(part_size: int, epochs: int) -> int:
-    from swarm_learning.demo.model import DEFAULT_BATCH_SIZE, n_batches
-    from swarm_learning.demo.train_digits import DEFAULT_SYNC_FREQUENCY
-
-    batches = n_batches(part_size, DEFAULT_BATCH_SIZE) * epochs
-    return 1 + batches // DEFAULT_SYNC_FREQUENCY + (1 if batches % DEFAULT_SYNC_FREQUENCY else 0)
-
-
-def _read_result(swarm: LocalSwarm, name: str) -> dict[str, Any] | None:
-    path = swarm.learner_dir(name) / "model" / "result.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _step_timings(swarm: LocalSwarm, names: list[str]) -> dict[str, float]:
-    rows: list[dict[str, float]] = []
-    for name in names:
-        path = swarm.learner_dir(name) / "model" / "sync_steps.jsonl"
-        if path.exists():
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line]
-    if not rows:
-        return {}
-    keys = ("total_s", "check_in_s", "wait_s", "transfer_s", "merge_s")
-    return {k: statistics.median(r[k] for r in rows) for k in keys}
-
-
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from swarm_learning.demo.baselines import baseline_accuracy
-    from swarm_learning.demo.model import DEFAULT_EPOCHS
-
     if args.learners < 2:
         print("swarm demo: needs at least 2 learners", file=sys.stderr)
         return 2
@@ -135,7 +105,7 @@ def run_demo(args: argparse.Namespace) -> int:
         X_train, y_train, X_test, y_test = prepare_learner_data(swarm, names, args.seed)
         part_size = len(X_train) // args.learners
         print("starting the sentinel (chain + contracts) ...", flush=True)
-        swarm.start_sentinel()
+        sentinel_url = swarm.start_sentinel()
         print("starting a second SN node ...", flush=True)
         sn_url = swarm.start_sn()
         program_args = ["--epochs", str(epochs), "--min-peers", str(args.min_peers)]
@@ -143,11 +113,10 @@ def run_demo(args: argparse.Namespace) -> int:
         learners: list[NodeProcess] = []
         for i, name in enumerate(names):
             # The first learner talks to the sentinel's SN node, the others to the second one.
-            url = swarm.sentinel_rest if i == 0 else sn_url
-            assert url is not None
+            url = sentinel_url if i == 0 else sn_url
             learners.append(swarm.start_learner(name, url, TRAIN_MODULE, program_args, args.device))
         print(f"started {len(learners)} learners; training ...", flush=True)
-        progress = Progress(sn_url, _expected_steps(part_size, epochs))
+        progress = Progress(sn_url, expected_steps(part_size, epochs))
         finished = swarm.wait(learners, LEARNER_TIMEOUT_S, on_tick=progress.tick)
         progress.tick()
         progress.close()
@@ -158,7 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 print(f"\n--- {p.name} (exit {p.popen.returncode}) ---\n{p.log_tail()}")
             print("swarm demo: FAILED (a learner did not finish)", file=sys.stderr)
             return 1
-        results = {name: _read_result(swarm, name) for name in names}
+        results = {name: read_result(swarm, name) for name in names}
         if any(r is None for r in results.values()):
             print("swarm demo: FAILED (a learner wrote no result)", file=sys.stderr)
             return 1
@@ -169,7 +138,7 @@ def run_demo(args: argparse.Namespace) -> int:
         central = baseline_accuracy(
             X_train, y_train, X_test, y_test, epochs=epochs, seed=args.seed, device=args.device
         )
-        return _report(results, central, _step_timings(swarm, names), training_s, work_dir)
+        return _report(results, central, step_timings(swarm, names), training_s, work_dir)
     except KeyboardInterrupt:
         print("\nswarm demo: interrupted; stopping every node", file=sys.stderr)
         return 130
