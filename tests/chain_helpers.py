@@ -124,14 +124,15 @@ class DeployedSwarm:
     def next_block_at_least(self, timestamp: int) -> None:
         """Make sure the next block's timestamp is >= `timestamp`.
 
-        Both chains stamp a block with the wall clock, or one second after its parent when
-        that is later, so a burst of transactions (a fixture's set-up) runs ahead of the wall
-        clock. Sleeping is what a real swarm does; when the chain is ahead of the clock,
-        sleeping cannot help, and empty value transfers (one block, at least one second
-        each) move the chain's clock instead.
+        The embedded chain stamps a block max(wall clock, parent + 1), anvil max(wall clock,
+        parent) (several blocks a second share a timestamp): on both, the next block is at
+        least max(wall clock, head). A burst of transactions (a fixture's set-up) runs the
+        embedded chain ahead of the wall clock; sleeping cannot help then, and empty value
+        transfers (one block, one second each) move the chain's clock instead. Otherwise
+        sleeping is what a real swarm does.
         """
         deadline = time.monotonic() + 30
-        while max(int(time.time()), self.head_timestamp() + 1) < timestamp:
+        while max(int(time.time()), self.head_timestamp()) < timestamp:
             assert time.monotonic() < deadline, "chain time did not advance"
             if self.head_timestamp() >= time.time():
                 self.admin.send_value(self.admin.account.address, 0)  # chain ahead: mine a block
