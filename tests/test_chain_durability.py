@@ -162,6 +162,28 @@ def test_torn_tail_is_cut_off_with_a_warning(
         reopened.close()
 
 
+def test_a_damaged_complete_last_record_is_reported_as_a_lost_block(
+    history: History, journal: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A complete last record that fails its checksum may be an acknowledged block damaged on
+    disk (a flipped byte), not only a torn write: the start says so loudly, naming the block
+    and the transactions it held, so that an operator can have them sent again."""
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-1] + bytes([data[-1] ^ 0x01]))  # the last byte of the last record
+    last_block = int(history.view["blocks"][-1]["number"], 16)
+    with caplog.at_level(logging.WARNING, logger=JOURNAL_LOGGER):
+        chain = open_chain(journal)
+    try:
+        assert int(call(chain, "eth_blockNumber"), 16) == last_block - 1
+    finally:
+        chain.close()
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.CRITICAL]
+    assert len(loud) == 1, caplog.text
+    assert f"block {last_block} " in loud[0] and "acknowledged" in loud[0]
+    assert history.tx_hashes[-1] in loud[0]  # the one transaction of the last block
+    assert "cut off" in loud[0]
+
+
 def test_damage_before_the_last_record_refuses_to_start(journal: Path) -> None:
     data = journal.read_bytes()
     offset, payload = frames(data)[3]  # the genesis record, then blocks 1, 2, 3
