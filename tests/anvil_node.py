@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from swarm_learning.demo.local_swarm import free_port
 
 ANVIL_DIR = Path(__file__).resolve().parent / "anvil"
 # Where `npm ci --prefix tests/anvil` puts the binary (package @foundry-rs/anvil-linux-amd64).
@@ -66,13 +67,6 @@ def anvil_binary() -> Path | None:
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return candidate
     return None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

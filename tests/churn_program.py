@@ -1,4 +1,4 @@
-"""The training program of the churn end-to-end tests (`tests/test_e2e_churn.py`).
+"""The training program of the churn end-to-end tests (`tests/test_e2e_churn_*.py`).
 
 Run by `swarm sl --program tests/churn_program.py -- [options]`; not a test module. A tiny
 torch MLP on synthetic data (fixed seeds), trained with `SwarmCallback`:

@@ -1,4 +1,5 @@
-"""The SwarmLearning contract's sync-step rules, on the real embedded chain over JSON-RPC.
+"""The SwarmLearning contract's sync-step rules, over JSON-RPC on two chains: the embedded
+chain and anvil (the `chain_endpoint` fixture runs every test on both).
 
 One chain server for the module; a fresh contract (and fresh learner keys) per test, so that
 no test sees another's state. Everything goes through `SwarmContract`, the client the nodes use.
@@ -6,128 +7,31 @@ no test sees another's state. Everything goes through `SwarmContract`, the clien
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import pytest
+from chain_helpers import ZERO_HASH as ZERO
+from chain_helpers import DeployedSwarm, h
+from contract_helpers import Refusal, refused, votes_for
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from sentinel.chain.embedded import EmbeddedChain
-from sentinel.chain.rpc_server import create_rpc_app
-from swarm_network.chain import SwarmContract, connect
+from swarm_network.chain import SwarmContract
 from swarm_network.chain import transactions as client_module
-from swarm_network.errors import ContractRevert
-from swarm_network.files.server import BackgroundServer
 
 N_LEARNERS = 4
-LEARNER_FUNDS = 10**18
-ZERO = "0" * 64
-
-
-def h(label: str) -> str:
-    """A sha256 hex digest standing in for a weight file's or merged model's hash."""
-    return hashlib.sha256(label.encode()).hexdigest()
-
-
-@dataclass
-class Chain:
-    url: str
-    bank: LocalAccount  # funded at genesis; deploys every test's contract
-
-
-@dataclass
-class Swarm:
-    admin: SwarmContract  # the sentinel: deployer, admin, network node
-    learners: list[SwarmContract]
-    w3: Web3
-
-    @property
-    def address(self) -> str:
-        return self.admin.address
-
-    def configure(self, *, min_peers: int, grace_seconds: int) -> None:
-        self.learners[0].configure_training(
-            min_peers=min_peers,
-            grace_seconds=grace_seconds,
-            merge_method="fedavg",
-            merge_params="{}",
-        )
-
-    def check_in(self, i: int, step: int, base: str = ZERO, weightage: int = 10) -> None:
-        self.learners[i].check_in(
-            step=step, weight_hash=h(f"weights-{i}-{step}"), weightage=weightage, base_hash=base
-        )
-
-    def head_timestamp(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def next_block_at_least(self, timestamp: int) -> None:
-        """Make sure the next block's timestamp is >= `timestamp`.
-
-        The embedded chain stamps a block max(wall clock, parent + 1), so a burst of
-        transactions (the fixture's set-up) runs ahead of the wall clock. Sleeping is what a
-        real swarm does; when the chain is ahead of the clock, sleeping cannot help, and empty
-        value transfers (one block, at least one second each) move the chain's clock instead.
-        """
-        deadline = time.monotonic() + 30
-        while max(int(time.time()), self.head_timestamp() + 1) < timestamp:
-            assert time.monotonic() < deadline, "chain time did not advance"
-            if self.head_timestamp() >= time.time():
-                self.admin.send_value(self.admin.account.address, 0)  # chain ahead: mine a block
-            else:
-                time.sleep(max(0.05, min(1.0, timestamp - time.time())))
-
-
-def votes_for(swarm: Swarm, step: int, merged_hash: str) -> int:
-    """The contract's `votesFor` (the client has no wrapper for it)."""
-    return swarm.admin.contract.functions.votesFor(step, bytes.fromhex(merged_hash)).call()
-
-
-def refused(reason_part: str):
-    """pytest.raises for a revert whose reason contains `reason_part`."""
-    return pytest.raises(ContractRevert, match=reason_part)
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[Chain]:
-    bank = Account.create()
-    embedded = EmbeddedChain(funded_accounts={bank.address: 10**24}, chain_id=1337)
-    server = BackgroundServer(create_rpc_app(embedded), host="127.0.0.1", port=0).start()
-    try:
-        yield Chain(url=server.url, bank=bank)
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def swarm(chain: Chain) -> Swarm:
+def swarm(swarm_factory: Callable[..., DeployedSwarm]) -> DeployedSwarm:
     """A fresh contract with N_LEARNERS enrolled, funded learners; training not configured."""
-    w3 = connect(chain.url)
-    admin = SwarmContract.deploy(w3=w3, account=chain.bank, sentinel_file_url="http://sentinel")
-    learners = []
-    for i in range(N_LEARNERS):
-        account = Account.create()
-        admin.send_value(account.address, LEARNER_FUNDS)
-        admin.enroll(account.address, "learner", f"http://learner-{i}")
-        learners.append(SwarmContract(w3=w3, address=admin.address, account=account))
-    return Swarm(admin=admin, learners=learners, w3=w3)
-
-
-def stranger(swarm: Swarm) -> SwarmContract:
-    """A funded account that is not enrolled."""
-    account = Account.create()
-    swarm.admin.send_value(account.address, LEARNER_FUNDS)
-    return SwarmContract(w3=swarm.w3, address=swarm.address, account=account)
+    return swarm_factory(learners=N_LEARNERS)
 
 
 # ---------------------------------------------------------------------------------- membership
 
 
-def test_fixture_state(swarm: Swarm) -> None:
+def test_fixture_state(swarm: DeployedSwarm) -> None:
     nodes = swarm.admin.nodes()
     assert [n.role for n in nodes] == ["network"] + ["learner"] * N_LEARNERS
     assert nodes[0].address == swarm.admin.account.address
@@ -139,55 +43,55 @@ def test_fixture_state(swarm: Swarm) -> None:
     assert not summary.config.configured
 
 
-def test_not_enrolled_is_refused(swarm: Swarm) -> None:
+def test_not_enrolled_is_refused(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
-    outsider = stranger(swarm)
-    with refused("node is not an enrolled learner"):
+    outsider = swarm.funded_account()
+    with refused(Refusal.NOT_A_LEARNER):
         outsider.check_in(step=0, weight_hash=h("w"), weightage=1, base_hash=ZERO)
-    with refused("node is not an enrolled learner"):
+    with refused(Refusal.NOT_A_LEARNER):
         outsider.finish()
-    with refused("node is not enrolled"):
+    with refused(Refusal.NOT_ENROLLED):
         outsider.close_step(0)
-    with refused("node is not enrolled"):
+    with refused(Refusal.NOT_ENROLLED):
         outsider.set_file_url("http://evil")
     # The sentinel is enrolled, but as a network node: it may not contribute weights.
-    with refused("node is not an enrolled learner"):
+    with refused(Refusal.NOT_A_LEARNER):
         swarm.admin.check_in(step=0, weight_hash=h("w"), weightage=1, base_hash=ZERO)
     assert swarm.admin.step(0).participants == ()
 
 
-def test_only_the_sentinel_may_enroll(swarm: Swarm) -> None:
+def test_only_the_sentinel_may_enroll(swarm: DeployedSwarm) -> None:
     newcomer = Account.create().address
-    with refused("only the sentinel may do this"):
+    with refused(Refusal.ONLY_SENTINEL):
         swarm.learners[0].enroll(newcomer, "learner", "http://newcomer")
-    with refused("only the sentinel may do this"):
-        stranger(swarm).enroll(newcomer, "learner", "http://newcomer")
+    with refused(Refusal.ONLY_SENTINEL):
+        swarm.funded_account().enroll(newcomer, "learner", "http://newcomer")
     assert swarm.admin.node(newcomer).role == "none"
 
     swarm.admin.enroll(newcomer, "learner", "http://newcomer")
     assert swarm.admin.node(newcomer).role == "learner"
-    with refused("node is already enrolled"):
+    with refused(Refusal.ALREADY_ENROLLED):
         swarm.admin.enroll(newcomer, "network", "http://again")
     assert swarm.admin.summary().learner_count == N_LEARNERS + 1
 
 
-def test_configure_once(swarm: Swarm) -> None:
-    with refused("node is not an enrolled learner"):
+def test_configure_once(swarm: DeployedSwarm) -> None:
+    with refused(Refusal.NOT_A_LEARNER):
         swarm.admin.configure_training(
             min_peers=2, grace_seconds=5, merge_method="fedavg", merge_params=""
         )
-    with refused("min_peers must be at least 1"):
+    with refused(Refusal.MIN_PEERS_ZERO):
         swarm.learners[0].configure_training(
             min_peers=0, grace_seconds=5, merge_method="fedavg", merge_params=""
         )
-    with refused("merge method is empty"):
+    with refused(Refusal.NO_MERGE_METHOD):
         swarm.learners[0].configure_training(
             min_peers=2, grace_seconds=5, merge_method="", merge_params=""
         )
     swarm.learners[0].configure_training(
         min_peers=2, grace_seconds=5, merge_method="fedavg", merge_params='{"x": 1}'
     )
-    with refused("training is already configured"):
+    with refused(Refusal.ALREADY_CONFIGURED):
         swarm.learners[1].configure_training(
             min_peers=3, grace_seconds=9, merge_method="median", merge_params=""
         )
@@ -197,8 +101,8 @@ def test_configure_once(swarm: Swarm) -> None:
     assert (config.merge_method, config.merge_params) == ("fedavg", '{"x": 1}')
 
 
-def test_check_in_before_configure_is_refused(swarm: Swarm) -> None:
-    with refused("training is not configured"):
+def test_check_in_before_configure_is_refused(swarm: DeployedSwarm) -> None:
+    with refused(Refusal.NOT_CONFIGURED):
         swarm.check_in(0, step=0)
     assert swarm.admin.step(0).participants == ()
 
@@ -206,37 +110,37 @@ def test_check_in_before_configure_is_refused(swarm: Swarm) -> None:
 # ------------------------------------------------------------------------------ check-in rules
 
 
-def test_check_in_argument_rules(swarm: Swarm) -> None:
+def test_check_in_argument_rules(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     learner = swarm.learners[0]
-    with refused("step is not open"):
+    with refused(Refusal.STEP_NOT_OPEN):
         swarm.check_in(0, step=1)
-    with refused("weight hash is zero"):
+    with refused(Refusal.ZERO_WEIGHT_HASH):
         learner.check_in(step=0, weight_hash=ZERO, weightage=1, base_hash=ZERO)
-    with refused("weightage must be positive"):
+    with refused(Refusal.ZERO_WEIGHTAGE):
         learner.check_in(step=0, weight_hash=h("w"), weightage=0, base_hash=ZERO)
     assert swarm.admin.step(0).participants == ()
 
 
-def test_step_zero_with_a_base_is_stale(swarm: Swarm) -> None:
+def test_step_zero_with_a_base_is_stale(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
-    with refused("stale base"):
+    with refused(Refusal.STALE_BASE):
         swarm.check_in(0, step=0, base=h("some merged model"))
     swarm.check_in(0, step=0, base=ZERO)
     assert swarm.admin.step(0).participants == (swarm.learners[0].account.address,)
 
 
-def test_double_check_in_is_refused(swarm: Swarm) -> None:
+def test_double_check_in_is_refused(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=0)
     swarm.check_in(0, step=0)
-    with refused("already checked in for this step"):
+    with refused(Refusal.ALREADY_CHECKED_IN):
         swarm.learners[0].check_in(step=0, weight_hash=h("other"), weightage=5, base_hash=ZERO)
     (only,) = swarm.admin.contributions(0)
     assert only.weight_hash == h("weights-0-0")
     assert swarm.admin.step_status(0).checked_in == 1
 
 
-def test_stale_base_at_step_one_is_refused(swarm: Swarm) -> None:
+def test_stale_base_at_step_one_is_refused(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=0)
     agreed, wrong = h("merged-0"), h("diverged-0")
     for i in range(3):  # learner 3 sits step 0 out
@@ -245,7 +149,7 @@ def test_stale_base_at_step_one_is_refused(swarm: Swarm) -> None:
     assert swarm.admin.current_step() == 1
 
     # A non-participant of step 0 cannot start step 1 before step 0's merge is agreed.
-    with refused("stale base: previous merge is not agreed yet"):
+    with refused(Refusal.MERGE_NOT_AGREED_YET):
         swarm.check_in(3, step=1, base=agreed)
 
     swarm.check_in(0, step=1, base=agreed)
@@ -253,12 +157,12 @@ def test_stale_base_at_step_one_is_refused(swarm: Swarm) -> None:
     assert swarm.admin.step(0).agreed_hash == agreed
 
     # A participant whose merge differs from the agreed one is refused, and its report with it.
-    with refused("stale base: not the agreed model of the previous step"):
+    with refused(Refusal.NOT_THE_AGREED_BASE):
         swarm.check_in(2, step=1, base=wrong)
     assert votes_for(swarm, 0, wrong) == 0
     assert votes_for(swarm, 0, agreed) == 2
     # A non-participant with the wrong base is refused too; with the agreed one it is in.
-    with refused("stale base: not the agreed model of the previous step"):
+    with refused(Refusal.NOT_THE_AGREED_BASE):
         swarm.check_in(3, step=1, base=wrong)
     swarm.check_in(2, step=1, base=agreed)
     swarm.check_in(3, step=1, base=agreed)
@@ -268,7 +172,7 @@ def test_stale_base_at_step_one_is_refused(swarm: Swarm) -> None:
 # ----------------------------------------------------------------------------- closing a step
 
 
-def test_below_quorum_the_step_stays_open(swarm: Swarm) -> None:
+def test_below_quorum_the_step_stays_open(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=0)
     swarm.check_in(0, step=0)
     swarm.check_in(1, step=0)
@@ -276,15 +180,15 @@ def test_below_quorum_the_step_stays_open(swarm: Swarm) -> None:
     assert (status.open_step, status.closed, status.checked_in) == (0, False, 2)
     assert (status.quorum, status.live, status.quorum_at) == (3, N_LEARNERS, None)
     # Even with no grace period at all, nobody can close a step below quorum.
-    with refused("quorum not reached"):
+    with refused(Refusal.QUORUM_NOT_REACHED):
         swarm.admin.close_step(0)
-    with refused("quorum not reached"):
+    with refused(Refusal.QUORUM_NOT_REACHED):
         swarm.learners[0].close_step(0)
     assert swarm.admin.current_step() == 0
     assert not swarm.admin.step(0).closed
 
 
-def test_quorum_then_grace_period(swarm: Swarm) -> None:
+def test_quorum_then_grace_period(swarm: DeployedSwarm) -> None:
     grace = 3
     swarm.configure(min_peers=3, grace_seconds=grace)
     for i in range(3):
@@ -293,7 +197,7 @@ def test_quorum_then_grace_period(swarm: Swarm) -> None:
     assert quorum_at is not None
     assert swarm.admin.step(0).quorum_at == quorum_at
     # Quorum is in but learner 3 (live) is not: the grace period runs.
-    with refused("grace period is not over"):
+    with refused(Refusal.GRACE_NOT_OVER):
         swarm.admin.close_step(0)
     assert swarm.admin.current_step() == 0
 
@@ -304,11 +208,11 @@ def test_quorum_then_grace_period(swarm: Swarm) -> None:
     assert step.closed_at is not None and step.closed_at >= quorum_at + grace
     assert len(step.participants) == 3
     assert swarm.admin.current_step() == 1
-    with refused("step is not open"):
+    with refused(Refusal.STEP_NOT_OPEN):
         swarm.admin.close_step(0)
 
 
-def test_last_live_check_in_closes_the_step(swarm: Swarm) -> None:
+def test_last_live_check_in_closes_the_step(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=3600)
     for i in range(N_LEARNERS - 1):
         swarm.check_in(i, step=0)
@@ -331,7 +235,7 @@ def test_last_live_check_in_closes_the_step(swarm: Swarm) -> None:
     assert [e["transactionHash"] for e in last_check_in] == [closed["transactionHash"]]
 
 
-def test_merge_agreed_by_majority(swarm: Swarm) -> None:
+def test_merge_agreed_by_majority(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=0)
     for i in range(3):
         swarm.check_in(i, step=0)
@@ -339,14 +243,14 @@ def test_merge_agreed_by_majority(swarm: Swarm) -> None:
     good, bad = h("merged-0"), h("merged-0-differently")
     a, b, c = swarm.learners[:3]
 
-    with refused("step is not closed"):
+    with refused(Refusal.STEP_NOT_CLOSED):
         a.report_merge(1, good)
     swarm.check_in(0, step=1, base=good)  # the check-in doubles as the report
     c.report_merge(0, bad)
     assert swarm.admin.step(0).agreed_hash is None  # 1 vote each of 3: no majority yet
-    with refused("merge already reported"):
+    with refused(Refusal.ALREADY_REPORTED):
         c.report_merge(0, good)
-    with refused("node did not take part in this step"):
+    with refused(Refusal.NOT_A_PARTICIPANT):
         swarm.learners[3].report_merge(0, good)
     b.report_merge(0, good)
 
@@ -364,12 +268,14 @@ def test_merge_agreed_by_majority(swarm: Swarm) -> None:
     assert agreed_event["args"]["mergedHash"].hex() == good
     assert agreed_event["args"]["votes"] == 2
     # The dissenter must start step 1 from the agreed model.
-    with refused("stale base"):
+    with refused(Refusal.STALE_BASE):
         swarm.check_in(2, step=1, base=bad)
     swarm.check_in(2, step=1, base=good)
 
 
-def test_an_early_dissenting_check_in_stays_on_record_with_its_stale_base(swarm: Swarm) -> None:
+def test_an_early_dissenting_check_in_stays_on_record_with_its_stale_base(
+    swarm: DeployedSwarm,
+) -> None:
     """Before a majority exists, a participant's check-in is its vote; if another hash wins,
     its contribution keeps the stale base on record, and the learners leave it out of the
     merge (a rule on chain data only, so all of them leave out the same one)."""
@@ -390,7 +296,7 @@ def test_an_early_dissenting_check_in_stays_on_record_with_its_stale_base(swarm:
     assert sorted(bases.values()) == sorted([good, good, bad])
 
 
-def test_finish_lowers_the_effective_quorum(swarm: Swarm) -> None:
+def test_finish_lowers_the_effective_quorum(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=3600)
     assert swarm.admin.effective_quorum() == 3
     swarm.check_in(0, step=0)
@@ -399,9 +305,9 @@ def test_finish_lowers_the_effective_quorum(swarm: Swarm) -> None:
 
     swarm.learners[2].finish()
     assert swarm.admin.effective_quorum() == 3  # 3 learners still active
-    with refused("node has already finished"):
+    with refused(Refusal.ALREADY_FINISHED):
         swarm.learners[2].finish()
-    with refused("node has finished training"):
+    with refused(Refusal.FINISHED):
         swarm.check_in(2, step=0)
     assert swarm.admin.node(swarm.learners[2].account.address).finished
 
@@ -414,26 +320,24 @@ def test_finish_lowers_the_effective_quorum(swarm: Swarm) -> None:
     assert len(swarm.admin.step(0).participants) == 2
 
 
-def test_min_peers_above_the_enrolled_learners_waits_for_more(swarm: Swarm) -> None:
+def test_min_peers_above_the_enrolled_learners_waits_for_more(swarm: DeployedSwarm) -> None:
     # Learners that have not enrolled yet do not lower the quorum: everybody waits for them.
     swarm.configure(min_peers=N_LEARNERS + 1, grace_seconds=0)
     assert swarm.admin.effective_quorum() == N_LEARNERS + 1
     for i in range(N_LEARNERS):
         swarm.check_in(i, step=0)
     assert not swarm.admin.step(0).closed
-    with refused("quorum not reached"):
+    with refused(Refusal.QUORUM_NOT_REACHED):
         swarm.admin.close_step(0)
 
-    latecomer = Account.create()
-    swarm.admin.send_value(latecomer.address, LEARNER_FUNDS)
-    swarm.admin.enroll(latecomer.address, "learner", "http://latecomer")
-    late = SwarmContract(w3=swarm.w3, address=swarm.address, account=latecomer)
+    late = swarm.funded_account()
+    swarm.admin.enroll(late.account.address, "learner", "http://latecomer")
     late.check_in(step=0, weight_hash=h("late"), weightage=1, base_hash=ZERO)
     assert swarm.admin.step(0).closed  # quorum and every live learner in
     assert len(swarm.admin.step(0).participants) == N_LEARNERS + 1
 
 
-def test_missing_a_whole_step_leaves_the_live_set(swarm: Swarm) -> None:
+def test_missing_a_whole_step_leaves_the_live_set(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=3, grace_seconds=0)
     merged0, merged1 = h("merged-0"), h("merged-1")
     absent = swarm.learners[3].account.address
@@ -465,7 +369,7 @@ def test_missing_a_whole_step_leaves_the_live_set(swarm: Swarm) -> None:
     assert swarm.admin.live_learners(4) == 1  # only it has checked in for step 3 so far
 
 
-def test_catching_up_learner_does_not_close_the_step_for_a_live_one(swarm: Swarm) -> None:
+def test_catching_up_learner_does_not_close_the_step_for_a_live_one(swarm: DeployedSwarm) -> None:
     grace = 2
     swarm.configure(min_peers=2, grace_seconds=grace)
     for step in (0, 1):  # learner 3 sits steps 0 and 1 out; each closes after the grace period
@@ -485,19 +389,19 @@ def test_catching_up_learner_does_not_close_the_step_for_a_live_one(swarm: Swarm
     assert swarm.admin.step(2).closed  # now every live learner is in
 
 
-def test_a_participant_that_finishes_does_not_cut_the_grace_period(swarm: Swarm) -> None:
+def test_a_participant_that_finishes_does_not_cut_the_grace_period(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=3600)
     for i in range(3):
         swarm.check_in(i, step=0)
     swarm.learners[0].finish()  # it had checked in for step 0, then stops
     assert swarm.admin.live_learners(0) == 3  # learners 1, 2, 3
     # Learner 3 is live, has not checked in, and the hour of grace has just begun.
-    with refused("grace period is not over"):
+    with refused(Refusal.GRACE_NOT_OVER):
         swarm.admin.close_step(0)
 
 
 def test_losing_a_close_step_race_leaves_the_client_usable(
-    swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+    swarm: DeployedSwarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     swarm.check_in(0, step=0)
@@ -514,7 +418,7 @@ def test_losing_a_close_step_race_leaves_the_client_usable(
         return deliver(w3, signed, timeout_s)
 
     monkeypatch.setattr(client_module, "_deliver", winner_closes_first)
-    with pytest.raises(ContractRevert, match="step is not open"):
+    with refused(Refusal.STEP_NOT_OPEN):
         loser.close_step(0)  # mined, and reverted: the step was closed in between
     assert raced and swarm.admin.current_step() == 1
     loser.set_file_url("http://learner-1-moved")  # its next transaction must go through
@@ -524,7 +428,7 @@ def test_losing_a_close_step_race_leaves_the_client_usable(
 # --------------------------------------------------------------------------------------- events
 
 
-def test_events(swarm: Swarm) -> None:
+def test_events(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     merged = h("merged-0")
     for i in range(N_LEARNERS):
@@ -578,7 +482,7 @@ def test_events(swarm: Swarm) -> None:
 # ------------------------------------------------------------- late work, dead voters, rejoins
 
 
-def _configure_with_staleness(swarm: Swarm, *, min_peers: int, max_staleness: int) -> None:
+def _configure_with_staleness(swarm: DeployedSwarm, *, min_peers: int, max_staleness: int) -> None:
     swarm.learners[0].configure_training(
         min_peers=min_peers,
         grace_seconds=0,
@@ -588,7 +492,7 @@ def _configure_with_staleness(swarm: Swarm, *, min_peers: int, max_staleness: in
     )
 
 
-def _run_step(swarm: Swarm, step: int, members: list[int], base: str, merged: str) -> None:
+def _run_step(swarm: DeployedSwarm, step: int, members: list[int], base: str, merged: str) -> None:
     """`members` check in for `step` from `base`; the step is closed; they agree on `merged`
     (reported by the next check-in, so here by reportMerge)."""
     for i in members:
@@ -599,7 +503,7 @@ def _run_step(swarm: Swarm, step: int, members: list[int], base: str, merged: st
         swarm.learners[i].report_merge(step, merged)
 
 
-def test_late_work_is_accepted_with_its_staleness_up_to_the_limit(swarm: Swarm) -> None:
+def test_late_work_is_accepted_with_its_staleness_up_to_the_limit(swarm: DeployedSwarm) -> None:
     _configure_with_staleness(swarm, min_peers=2, max_staleness=2)
     _run_step(swarm, 0, [0, 1, 2, 3], ZERO, h("m0"))
     _run_step(swarm, 1, [0, 1, 2], h("m0"), h("m1"))  # learner 3 is slow
@@ -616,11 +520,11 @@ def test_late_work_is_accepted_with_its_staleness_up_to_the_limit(swarm: Swarm) 
     assert swarm.admin.step(3).closed
     for i in range(3):
         swarm.learners[i].report_merge(3, h("m3"))
-    with refused("stale base"):
+    with refused(Refusal.STALE_BASE):
         swarm.check_in(3, step=4, base=h("m0"))
 
 
-def test_dead_participants_do_not_block_the_merge_agreement(swarm: Swarm) -> None:
+def test_dead_participants_do_not_block_the_merge_agreement(swarm: DeployedSwarm) -> None:
     swarm.learners[0].configure_training(
         min_peers=2, grace_seconds=1, merge_method="mean", merge_params="{}"
     )
@@ -636,7 +540,7 @@ def test_dead_participants_do_not_block_the_merge_agreement(swarm: Swarm) -> Non
     assert swarm.admin.step(0).agreed_hash == h("m0")
 
 
-def test_rejected_contributions_are_recorded_with_the_report(swarm: Swarm) -> None:
+def test_rejected_contributions_are_recorded_with_the_report(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     for i in range(3):
         swarm.check_in(i, step=0)
@@ -647,7 +551,7 @@ def test_rejected_contributions_are_recorded_with_the_report(swarm: Swarm) -> No
     assert c0.rejected(order) == [order[2]]
 
 
-def test_a_node_that_missed_steps_is_marked_rejoined(swarm: Swarm) -> None:
+def test_a_node_that_missed_steps_is_marked_rejoined(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     _run_step(swarm, 0, [0, 1, 2], ZERO, h("m0"))
     _run_step(swarm, 1, [0, 1], h("m0"), h("m1"))  # learner 2 gone for step 1

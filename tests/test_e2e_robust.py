@@ -90,7 +90,7 @@ def _fail_with_logs(learners: list[NodeProcess], message: str) -> None:
 
 
 def run_swarm(
-    work_dir: Path,
+    swarm: LocalSwarm,
     method: str,
     params: dict[str, object],
     *,
@@ -102,7 +102,6 @@ def run_swarm(
     seconds per swarm and is covered by test_e2e_swarm. Every process is stopped before this
     returns, whatever happens.
     """
-    swarm = LocalSwarm(work_dir=work_dir)
     try:
         prepare_learner_data(swarm, LEARNERS, seed=0, own_fraction=OWN_FRACTION)
         sentinel = swarm.start_sentinel()
@@ -170,7 +169,8 @@ def assert_one_final_model(run: SwarmRun, method: str, *, attacked: bool) -> Non
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> SwarmRun:
     """The all-honest swarm with `mean`: what the robust methods should stay close to."""
-    return run_swarm(tmp_path_factory.mktemp("honest-mean"), "mean", {}, byzantine=None)
+    with LocalSwarm(work_dir=tmp_path_factory.mktemp("honest-mean")) as swarm:
+        return run_swarm(swarm, "mean", {}, byzantine=None)
 
 
 def test_all_honest_reference_learns(reference: SwarmRun) -> None:
@@ -180,8 +180,10 @@ def test_all_honest_reference_learns(reference: SwarmRun) -> None:
     assert min(reference.honest_accuracies()) > REFERENCE_ABOVE, reference.honest_accuracies()
 
 
-def test_mean_collapses_under_a_byzantine_learner(tmp_path: Path, reference: SwarmRun) -> None:
-    run = run_swarm(tmp_path, "mean", {}, byzantine=ATTACK)
+def test_mean_collapses_under_a_byzantine_learner(
+    local_swarm: LocalSwarm, reference: SwarmRun
+) -> None:
+    run = run_swarm(local_swarm, "mean", {}, byzantine=ATTACK)
     assert_one_final_model(run, "mean", attacked=True)
     assert_poisoned_every_step(run)
     accuracies = run.honest_accuracies()
@@ -190,9 +192,9 @@ def test_mean_collapses_under_a_byzantine_learner(tmp_path: Path, reference: Swa
 
 @pytest.mark.parametrize(("method", "params"), ROBUST_METHODS, ids=[m for m, _ in ROBUST_METHODS])
 def test_robust_method_resists_a_byzantine_learner(
-    tmp_path: Path, reference: SwarmRun, method: str, params: dict[str, object]
+    local_swarm: LocalSwarm, reference: SwarmRun, method: str, params: dict[str, object]
 ) -> None:
-    run = run_swarm(tmp_path, method, params, byzantine=ATTACK)
+    run = run_swarm(local_swarm, method, params, byzantine=ATTACK)
     assert_one_final_model(run, method, attacked=True)
     assert_poisoned_every_step(run)
     best = max(reference.honest_accuracies())
@@ -200,37 +202,33 @@ def test_robust_method_resists_a_byzantine_learner(
     assert min(accuracies) >= best - ROBUST_WITHIN, (accuracies, best)
 
 
-def test_learner_with_another_merge_method_is_refused(tmp_path: Path) -> None:
+def test_learner_with_another_merge_method_is_refused(local_swarm: LocalSwarm) -> None:
     """learner1 configures the training with `mean`; learner2 then asks for `coordmedian`
     and must stop with an error naming both, while the training stays `mean`."""
-    swarm = LocalSwarm(work_dir=tmp_path)
     names = ["learner1", "learner2"]
-    try:
-        prepare_learner_data(swarm, names, seed=0)
-        sentinel = swarm.start_sentinel()
-        common = ["--epochs", "1", "--min-peers", "2"]
-        first = swarm.start_learner(
-            "learner1", sentinel, TRAIN_MODULE, [*common, "--merge-method", "mean"]
-        )
-        deadline = time.monotonic() + 60
-        while not requests.get(f"{sentinel}/v1/training", timeout=10).json()["configured"]:
-            if not first.alive() or time.monotonic() > deadline:
-                _fail_with_logs([first], "learner1 did not configure the training")
-            time.sleep(0.2)
-        second = swarm.start_learner(
-            "learner2", sentinel, TRAIN_MODULE, [*common, "--merge-method", "coordmedian"]
-        )
-        if not swarm.wait([second], 60):
-            _fail_with_logs([second], "learner2 was not refused")
-        assert second.popen.returncode != 0
-        log = second.log_path.read_text()
-        naming_both = [
-            line for line in log.splitlines() if "'coordmedian'" in line and "'mean'" in line
-        ]
-        assert naming_both, log[-2000:]
-        assert first.alive(), first.log_tail()  # still waiting for a peer: not harmed
-        training = requests.get(f"{sentinel}/v1/training", timeout=10).json()
-        assert training["merge_method"] == "mean"
-        assert training["current_step"] == 0 and training["checked_in"] <= 1
-    finally:
-        swarm.stop()
+    prepare_learner_data(local_swarm, names, seed=0)
+    sentinel = local_swarm.start_sentinel()
+    common = ["--epochs", "1", "--min-peers", "2"]
+    first = local_swarm.start_learner(
+        "learner1", sentinel, TRAIN_MODULE, [*common, "--merge-method", "mean"]
+    )
+    deadline = time.monotonic() + 60
+    while not requests.get(f"{sentinel}/v1/training", timeout=10).json()["configured"]:
+        if not first.alive() or time.monotonic() > deadline:
+            _fail_with_logs([first], "learner1 did not configure the training")
+        time.sleep(0.2)
+    second = local_swarm.start_learner(
+        "learner2", sentinel, TRAIN_MODULE, [*common, "--merge-method", "coordmedian"]
+    )
+    if not local_swarm.wait([second], 60):
+        _fail_with_logs([second], "learner2 was not refused")
+    assert second.popen.returncode != 0
+    log = second.log_path.read_text()
+    naming_both = [
+        line for line in log.splitlines() if "'coordmedian'" in line and "'mean'" in line
+    ]
+    assert naming_both, log[-2000:]
+    assert first.alive(), first.log_tail()  # still waiting for a peer: not harmed
+    training = requests.get(f"{sentinel}/v1/training", timeout=10).json()
+    assert training["merge_method"] == "mean"
+    assert training["current_step"] == 0 and training["checked_in"] <= 1

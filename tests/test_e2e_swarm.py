@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from anvil_node import MISSING_REASON, anvil_binary, run_anvil
+from anvil_node import run_anvil
+from chain_helpers import require_anvil
 
 from swarm_learning.demo.data import read_partition
 from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
@@ -33,8 +34,7 @@ def finished_swarm(
     with contextlib.ExitStack() as stack:
         sentinel_args: list[str] = []
         if request.param == "anvil":
-            if anvil_binary() is None:
-                pytest.skip(MISSING_REASON)
+            require_anvil()
             node = stack.enter_context(run_anvil())
             key_file = work_dir / "anvil.key"
             key_file.write_text(node.funded_key)

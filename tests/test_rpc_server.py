@@ -1,145 +1,42 @@
 """The embedded chain behind its JSON-RPC server, driven by plain web3.py over HTTP.
 
 A real server on a free loopback port, in a background thread; the client side knows nothing of
-eth-tester, exactly like a node talking to the sentinel. The probe contract below was compiled
-once with solc-js 0.8.37 (`evmVersion: "prague"`, optimizer on, 200 runs):
-
-    // SPDX-License-Identifier: MIT
-    pragma solidity ^0.8.20;
-
-    contract Probe {
-        event Stored(address indexed sender, uint256 indexed value, string note);
-
-        error Custom(uint256 code);
-
-        uint256 public value;
-
-        constructor(uint256 initial) {
-            value = initial;
-        }
-
-        function store(uint256 newValue, string calldata note) external {
-            require(newValue != 13, "unlucky number");
-            value = newValue;
-            emit Stored(msg.sender, newValue, note);
-        }
-
-        function failCustom() external pure {
-            revert Custom(7);
-        }
-
-        function chainId() external view returns (uint256) {
-            return block.chainid;
-        }
-    }
+eth-tester, exactly like a node talking to the sentinel. The contract it deploys is
+tests/probe_contract.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 import rlp
-from aiohttp import web
+from chain_helpers import CHAIN_ID, ChainServer, serve_embedded_chain
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from probe_contract import PROBE_ABI, PROBE_BYTECODE
+from rpc_schemas import HASH32, QUANTITY
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 from web3.providers.rpc import HTTPProvider
 
 from sentinel.chain.embedded import EmbeddedChain
-from sentinel.chain.rpc_server import create_rpc_app
 from swarm_network.json_body import parse_json_body
 
-PROBE_BYTECODE = (
-    "6080604052348015600e575f5ffd5b50604051610263380380610263833981016040819052602b916031565b"
-    "5f556047565b5f602082840312156040575f5ffd5b5051919050565b61020f806100545f395ff3fe60806040"
-    "5234801561000f575f5ffd5b506004361061004a575f3560e01c80633fa4f2451461004e5780638791bd3314"
-    "6100685780639a8a059214610072578063e1ff178a14610078575b5f5ffd5b6100565f5481565b6040519081"
-    "5260200160405180910390f35b61007061008b565b005b46610056565b610070610086366004610134565b61"
-    "00ac565b6040516332cd8acd60e21b8152600760048201526024015b60405180910390fd5b82600d036100ed"
-    "5760405162461bcd60e51b815260206004820152600e60248201526d3ab7363ab1b5bc90373ab6b132b96091"
-    "1b60448201526064016100a3565b5f839055604051839033907f1746da8bb29191d72160235494a0cf8c57a1"
-    "55580d02593e1f14f9a4ddd525f59061012790869086906101ab565b60405180910390a3505050565b5f5f5f"
-    "60408486031215610146575f5ffd5b83359250602084013567ffffffffffffffff811115610163575f5ffd5b"
-    "8401601f81018613610173575f5ffd5b803567ffffffffffffffff811115610189575f5ffd5b866020828401"
-    "01111561019a575f5ffd5b939660209190910195509293505050565b60208152816020820152818360408301"
-    "375f818301604090810191909152601f909201601f1916010191905056fea26469706673582212202e242b7d"
-    "9d55fe847056b2f08bca200bd156d452e00ecf83cc66c9f41b88f63e64736f6c63430008250033"
-)
-PROBE_ABI: list[dict[str, Any]] = [
-    {
-        "inputs": [{"internalType": "uint256", "name": "initial", "type": "uint256"}],
-        "stateMutability": "nonpayable",
-        "type": "constructor",
-    },
-    {
-        "inputs": [{"internalType": "uint256", "name": "code", "type": "uint256"}],
-        "name": "Custom",
-        "type": "error",
-    },
-    {
-        "anonymous": False,
-        "inputs": [
-            {"indexed": True, "internalType": "address", "name": "sender", "type": "address"},
-            {"indexed": True, "internalType": "uint256", "name": "value", "type": "uint256"},
-            {"indexed": False, "internalType": "string", "name": "note", "type": "string"},
-        ],
-        "name": "Stored",
-        "type": "event",
-    },
-    {
-        "inputs": [],
-        "name": "chainId",
-        "outputs": [{"internalType": "uint256", "name": "", "type": "uint256"}],
-        "stateMutability": "view",
-        "type": "function",
-    },
-    {
-        "inputs": [],
-        "name": "failCustom",
-        "outputs": [],
-        "stateMutability": "pure",
-        "type": "function",
-    },
-    {
-        "inputs": [
-            {"internalType": "uint256", "name": "newValue", "type": "uint256"},
-            {"internalType": "string", "name": "note", "type": "string"},
-        ],
-        "name": "store",
-        "outputs": [],
-        "stateMutability": "nonpayable",
-        "type": "function",
-    },
-    {
-        "inputs": [],
-        "name": "value",
-        "outputs": [{"internalType": "uint256", "name": "", "type": "uint256"}],
-        "stateMutability": "view",
-        "type": "function",
-    },
-]
-
-CHAIN_ID = 1337
 DEPLOYER = Account.from_key(keccak(b"swarm test deployer"))
 OBSERVER = Account.from_key(keccak(b"swarm test observer"))  # funded, never spends
 DEPLOYER_WEI = 10**21
 OBSERVER_WEI = 123_456_789_000
 SINK = Web3.to_checksum_address("0x" + "5a" * 20)  # receives the test transfers
 INITIAL_VALUE = 5
-QUANTITY = re.compile(r"^0x(0|[1-9a-f][0-9a-f]*)$")
-HASH32 = re.compile(r"^0x[0-9a-f]{64}$")
 RECEIPT_KEYS = {
     "transactionHash",
     "transactionIndex",
@@ -156,53 +53,6 @@ RECEIPT_KEYS = {
     "status",
     "type",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# A real server in a background thread
-# ---------------------------------------------------------------------------------------------
-
-
-class ServerThread:
-    """Runs an aiohttp app on 127.0.0.1:<free port> in its own thread and event loop."""
-
-    def __init__(self, app: web.Application) -> None:
-        self._app = app
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rpc-test-server", daemon=True)
-        self._error: BaseException | None = None
-        self.url = ""
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        if not self._ready.wait(timeout=30) or self._error is not None:
-            raise RuntimeError(f"RPC server did not start: {self._error!r}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(self._app)
-        try:
-            self._loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            host, port = runner.addresses[0][:2]
-            self.url = f"http://{host}:{port}/"
-        except BaseException as exc:  # reported to the test thread by __enter__
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.run_until_complete(runner.cleanup())
-            self._loop.close()
 
 
 @dataclass
@@ -225,13 +75,10 @@ class Rpc:
 
 @pytest.fixture(scope="module")
 def rpc() -> Iterator[Rpc]:
-    chain = EmbeddedChain(
-        funded_accounts={DEPLOYER.address: DEPLOYER_WEI, OBSERVER.address: OBSERVER_WEI},
-        chain_id=CHAIN_ID,
-    )
-    with ServerThread(create_rpc_app(chain)) as server:
+    funded = {DEPLOYER.address: DEPLOYER_WEI, OBSERVER.address: OBSERVER_WEI}
+    with serve_embedded_chain(funded, chain_id=CHAIN_ID) as server:
         w3 = Web3(HTTPProvider(server.url, request_kwargs={"timeout": 30}))
-        yield Rpc(server.url, w3, chain)
+        yield Rpc(server.url, w3, server.chain)
 
 
 @dataclass
@@ -662,14 +509,15 @@ def test_get_describes_the_endpoint(rpc: Rpc) -> None:
     assert "eth_sendRawTransaction" in description["methods"]
 
 
-def test_oversized_body_is_refused_with_a_json_rpc_error() -> None:
-    chain = EmbeddedChain(funded_accounts={OBSERVER.address: OBSERVER_WEI})
-    with ServerThread(create_rpc_app(chain, max_body_bytes=1024)) as server:
-        payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": ["x" * 4096]}
-        response = requests.post(server.url, json=payload, timeout=30)
-        assert response.status_code == 413
-        assert response.json()["error"]["code"] == -32600
-        chunked = requests.post(server.url, data=iter([b"[" + b" " * 4096 + b"]"]), timeout=30)
-        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == -32600
-        small = {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []}
-        assert requests.post(server.url, json=small, timeout=30).json()["result"] == "0x539"
+def test_oversized_body_is_refused_with_a_json_rpc_error(
+    chain_server: Callable[..., ChainServer],
+) -> None:
+    server = chain_server({OBSERVER.address: OBSERVER_WEI}, max_body_bytes=1024)
+    payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": ["x" * 4096]}
+    response = requests.post(server.url, json=payload, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == -32600
+    chunked = requests.post(server.url, data=iter([b"[" + b" " * 4096 + b"]"]), timeout=30)
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == -32600
+    small = {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []}
+    assert requests.post(server.url, json=small, timeout=30).json()["result"] == "0x539"

@@ -24,7 +24,6 @@ from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, MiningChainAPI, SignedTransactionAPI, StateAPI
 from eth.exceptions import HeaderNotFound, PyEVMError, Revert
-from eth.vm.forks.cancun import get_total_blob_gas
 from eth_tester import PyEVMBackend
 from eth_utils import ValidationError, is_address, to_canonical_address
 
@@ -32,6 +31,7 @@ from sentinel.chain.admission import check_transaction, decode_transaction
 from sentinel.chain.index import ChainIndex, block_logs
 from sentinel.chain.journal import ChainJournal, ChainJournalError
 from sentinel.chain.journal_records import BlockRecord, RecordedLog
+from sentinel.chain.mining import mine_pending
 from sentinel.chain.replay import open_journal
 from sentinel.chain.rpc_format import SERVER_ERROR, RpcError, hex_data
 from sentinel.chain.rpc_params import BlockId
@@ -78,7 +78,15 @@ class ChainCore:
         self.store = install_store(self.chain, record_changes=journal_path is not None)
         self._journal: ChainJournal | None = None
         if journal_path is not None:
-            self._journal = open_journal(self, journal_path, genesis_state, verify_replay)
+            self._journal = open_journal(
+                chain=self.chain,
+                store=self.store,
+                index=self.index,
+                chain_id=chain_id,
+                path=journal_path,
+                genesis_state=genesis_state,
+                verify_replay=verify_replay,
+            )
 
     @property
     def chain(self) -> MiningChainAPI:
@@ -157,16 +165,6 @@ class ChainCore:
         log.debug("mined tx %s in block %d", hex_data(tx.hash), block.number)
         return tx.hash
 
-    def mine_pending(self, *, mix_hash: bytes, coinbase: bytes) -> BlockAPI:
-        """Mine the pending block exactly as eth-tester's `mine_blocks` does, except that the
-        caller chooses the `mix_hash` (eth-tester draws one, which a replay could not redo)."""
-        pending = self.chain.get_block().transactions
-        return self.chain.mine_block(
-            coinbase=coinbase,
-            mix_hash=mix_hash,
-            blob_gas_used=sum(get_total_blob_gas(tx) for tx in pending),
-        )
-
     def _mine_transaction(self, tx: SignedTransactionAPI) -> BlockAPI:
         """Apply `tx` to the pending block, mine, journal and index the block: all or nothing.
 
@@ -204,7 +202,7 @@ class ChainCore:
         """
         try:
             # Post-merge eth-tester mines with a random mix_hash (it stands for prevrandao).
-            return self.mine_pending(mix_hash=os.urandom(32), coinbase=COINBASE)
+            return mine_pending(self.chain, mix_hash=os.urandom(32), coinbase=COINBASE)
         except (ValidationError, PyEVMError) as exc:
             log.exception("mining transaction %s failed; its block is undone", hex_data(tx.hash))
             raise RpcError(SERVER_ERROR, f"invalid transaction: cannot be mined: {exc}") from None

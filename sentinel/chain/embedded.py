@@ -17,6 +17,7 @@ The parts, one job each:
 - `admission`: strict decoding and the pool rules a transaction must pass first;
 - `store`: py-evm's in-memory store, made revertible and journaled;
 - `replay`: rebuilding the chain from its journal (`journal`: the file format) on start;
+- `mining`: mining the pending block with a chosen mix_hash, live and in a replay alike;
 - `index`: transactions, logs and revert data, indexed as mined;
 - `execution`: eth_call and eth_estimateGas; `fees`: gas price and fee history;
 - `filters`: polling filters; `rpc_methods`: the JSON-RPC method table;

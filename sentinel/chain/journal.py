@@ -19,9 +19,12 @@ software that wrote the key-value writes); every later record is one block, in b
 
 Crash safety: records are only ever appended, one write and one fdatasync each, so a crash can
 leave at most the last record incomplete. On open, a bad last record (nothing valid after it)
-is such a torn write: it is cut off, with a warning and a copy of the bytes beside the journal.
-Its block was never acknowledged, because answers wait for the flush. A bad record followed by
-valid ones is damage, not a crash: the journal is refused, since replaying around it would fork.
+is cut off, with a copy of the bytes beside the journal. Short of its length (or zeros), it is
+a torn write whose block was never acknowledged, because answers wait for the flush: a warning.
+Whole but failing its checksum, it may be an acknowledged block damaged on disk: a critical
+message names the block and its transactions, so that an operator knows what was lost. A bad
+record followed by valid ones is damage, not a crash: the journal is refused, since replaying
+around it would fork.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sentinel.chain.journal_records import BlockRecord, GenesisRecord
+from eth_utils import keccak
+
+from sentinel.chain.journal_records import BlockRecord, GenesisRecord, read_block_head
 from swarm_network.errors import SwarmError
 
 try:  # advisory lock against two processes appending to one journal (POSIX only)
@@ -298,15 +303,58 @@ def _cut_torn_tail(path: Path, fd: int, scan: _Scan) -> None:
         raise ChainJournalError(
             f"cannot cut the torn tail off chain journal {path}: {exc}"
         ) from exc
-    log.warning(
-        "chain journal %s: its last record (%d bytes at byte %d) is incomplete or damaged, as "
-        "left by a crash during a write; it was cut off (copy kept in %s). The chain resumes "
-        "at block %d: the cut-off bytes held no block acknowledged to any client.",
+    lost = _complete_record(scan.torn_tail)
+    if lost is None:
+        log.warning(
+            "chain journal %s: its last record (%d bytes at byte %d) is incomplete, as left by "
+            "a crash during a write; it was cut off (copy kept in %s). The chain resumes at "
+            "block %d: the cut-off bytes held no block acknowledged to any client.",
+            path,
+            len(scan.torn_tail),
+            good_end,
+            copy,
+            scan.good_records,
+        )
+        return
+    log.critical(
+        "chain journal %s: its last record (%d bytes at byte %d) is complete but fails its "
+        "checksum: damaged on disk after it was written, or torn by a crash whose bytes "
+        "reached the disk out of order. If it was acknowledged, this block is LOST: %s. It "
+        "was cut off (copy kept in %s) and the chain resumes at block %d; clients holding "
+        "receipts of those transactions must send them again.",
         path,
         len(scan.torn_tail),
         good_end,
+        _describe_block(lost),
         copy,
         scan.good_records,
+    )
+
+
+def _complete_record(tail: bytes) -> bytes | None:
+    """The payload of `tail` if it is exactly one whole frame (its checksum failed), else None.
+
+    A crash mid-append leaves a frame short of its length, or a file grown with zeros; a
+    whole frame with the right marker and length is what was written, then damaged.
+    """
+    if len(tail) < _FRAME_HEADER.size:
+        return None
+    marker, length, _checksum = _FRAME_HEADER.unpack_from(tail)
+    if marker != RECORD_MAGIC or _FRAME_HEADER.size + length != len(tail):
+        return None
+    return tail[_FRAME_HEADER.size :]
+
+
+def _describe_block(payload: bytes) -> str:
+    """The block and transactions a damaged record's payload names, as far as it decodes."""
+    try:
+        head = read_block_head(payload)
+    except ValueError:
+        return "its bytes no longer decode, so which block and transactions it held is unknown"
+    hashes = ", ".join("0x" + keccak(raw).hex() for raw in head.transactions) or "none"
+    return (
+        f"block {head.number} (hash 0x{head.block_hash.hex()}), transactions (as the "
+        f"damaged bytes read) {hashes}"
     )
 
 

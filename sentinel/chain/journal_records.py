@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = [
+    "BlockHead",
     "BlockRecord",
     "GenesisRecord",
     "RecordedLog",
+    "read_block_head",
 ]
 
 _U32 = struct.Struct(">I")
@@ -198,6 +200,30 @@ class BlockRecord:
             deletes,
             logs,
         )
+
+
+class BlockHead(NamedTuple):
+    """The leading fields of a block record: which block it is, and its transactions."""
+
+    number: int
+    block_hash: bytes
+    transactions: tuple[bytes, ...]
+
+
+def read_block_head(payload: bytes) -> BlockHead:
+    """The leading fields of a block record's payload, whatever follows them.
+
+    For a record that fails its checksum: damage in its later fields (store writes, logs)
+    still leaves the block and its transactions readable, so that a lost block can be named.
+    Raises ValueError when even those do not decode.
+    """
+    data = _Decoder(payload, KIND_BLOCK)
+    number = data.uint()
+    block_hash = data.blob()
+    data.uint()  # timestamp
+    data.blob()  # mix_hash
+    data.blob()  # coinbase
+    return BlockHead(number, block_hash, data.blobs())
 
 
 class _Encoder:

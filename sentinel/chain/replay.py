@@ -16,23 +16,24 @@ import importlib.metadata
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import rlp
+from eth.abc import MiningChainAPI
 from eth.exceptions import PyEVMError, Revert
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError, big_endian_to_int, keccak
 from rlp.exceptions import DecodingError, DeserializationError
 from trie.exceptions import MissingTrieNode
 
-from sentinel.chain.index import block_logs
+from sentinel.chain.index import ChainIndex, block_logs
 from sentinel.chain.journal import ChainJournal, ChainJournalError
 from sentinel.chain.journal_records import BlockRecord, GenesisRecord
+from sentinel.chain.mining import mine_pending
 from sentinel.chain.rpc_format import hex_data
-
-if TYPE_CHECKING:
-    from sentinel.chain.core import ChainCore
+from sentinel.chain.store import RevertibleMemoryDB
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,34 @@ _REPLAY_ERRORS = (
 )
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What a replay fills: the chain at its genesis, its store, and its empty index."""
+
+    chain: MiningChainAPI
+    store: RevertibleMemoryDB
+    index: ChainIndex
+
+
 def open_journal(
-    core: ChainCore,
+    *,
+    chain: MiningChainAPI,
+    store: RevertibleMemoryDB,
+    index: ChainIndex,
+    chain_id: int,
     path: Path,
     genesis_state: Mapping[bytes, Mapping[str, Any]],
     verify_replay: bool,
 ) -> ChainJournal:
-    """Open (or create) the journal of `core`'s genesis and rebuild every block it holds.
+    """Open (or create) the journal of `chain`'s genesis and rebuild every block it holds.
 
-    `core` must be at its genesis. Raises `ChainJournalError` when the journal belongs to
-    another genesis, is damaged before its last record, or does not rebuild exactly.
+    `chain` must be at its genesis, `store` must be the store installed in it, and `index`
+    empty: the rebuilt blocks go into them, as mining would have put them. Raises
+    `ChainJournalError` when the journal belongs to another genesis, is damaged before its last
+    record, or does not rebuild exactly.
     """
-    chain = core.chain
     configured = GenesisRecord(
-        chain_id=core.chain_id,
+        chain_id=chain_id,
         funded_accounts=tuple(
             sorted((address, account["balance"]) for address, account in genesis_state.items())
         ),
@@ -86,16 +101,17 @@ def open_journal(
                 journal.genesis.state_format,
                 configured.state_format,
             )
-        _replay(core, journal, fast=same_format and not verify_replay)
+        target = _Target(chain=chain, store=store, index=index)
+        _replay(target, journal, fast=same_format and not verify_replay)
     except BaseException:
         journal.close()
         raise
     return journal
 
 
-def _replay(core: ChainCore, journal: ChainJournal, *, fast: bool) -> None:
+def _replay(target: _Target, journal: ChainJournal, *, fast: bool) -> None:
     """Rebuild every journaled block on top of genesis, refusing any deviation."""
-    chain = core.chain
+    chain = target.chain
     started = time.perf_counter()
     parent_hash = chain.get_canonical_block_hash(0)
     number = 0
@@ -105,9 +121,9 @@ def _replay(core: ChainCore, journal: ChainJournal, *, fast: bool) -> None:
             if record.number != number:
                 raise ValidationError(f"the journal records block {record.number} here")
             if fast:
-                _restore_block(core, record, parent_hash)
+                _restore_block(target, record, parent_hash)
             else:
-                _remine_block(core, record)
+                _remine_block(target, record)
         except _REPLAY_ERRORS as exc:
             raise ChainJournalError(
                 f"chain journal {journal.path}: block {number} cannot be rebuilt as "
@@ -115,13 +131,14 @@ def _replay(core: ChainCore, journal: ChainJournal, *, fast: bool) -> None:
                 "fork the chain"
             ) from exc
         parent_hash = record.block_hash
+    head = chain.get_canonical_head()
     if fast:
         # What mining leaves behind: the pending block on top of the head.
-        chain.header = chain.create_header_from_parent(core.head())
-    if core.head().hash != parent_hash:
+        chain.header = chain.create_header_from_parent(head)
+    if head.hash != parent_hash:
         raise ChainJournalError(
             f"chain journal {journal.path}: after block {number} the chain head is "
-            f"{hex_data(core.head().hash)}, not the last journaled block; refusing to start"
+            f"{hex_data(head.hash)}, not the last journaled block; refusing to start"
         )
     log.info(
         "chain journal %s: %s %d blocks in %.2f s; head %s",
@@ -133,7 +150,7 @@ def _replay(core: ChainCore, journal: ChainJournal, *, fast: bool) -> None:
     )
 
 
-def _restore_block(core: ChainCore, record: BlockRecord, parent_hash: bytes) -> None:
+def _restore_block(target: _Target, record: BlockRecord, parent_hash: bytes) -> None:
     """Apply a block record's store writes, check the block they hold, and index it.
 
     The writes come from a checksummed record, but are checked anyway, cheaply (py-evm's
@@ -142,7 +159,7 @@ def _restore_block(core: ChainCore, record: BlockRecord, parent_hash: bytes) -> 
     and coinbase; the block must be canonical, its state root present, and the store must
     place each recorded transaction in it.
     """
-    kv_store = core.store.kv_store
+    kv_store = target.store.kv_store
     kv_store.update(record.db_writes)
     for key in record.db_deletes:
         kv_store.pop(key, None)
@@ -160,7 +177,7 @@ def _restore_block(core: ChainCore, record: BlockRecord, parent_hash: bytes) -> 
     recorded = (record.number, parent_hash, record.timestamp, record.mix_hash, record.coinbase)
     if stored != recorded:
         raise ValidationError(f"the stored header has {stored}, the record {recorded}")
-    chaindb = core.chain.chaindb
+    chaindb = target.chain.chaindb
     if chaindb.get_canonical_block_hash(record.number) != record.block_hash:
         raise ValidationError("the block is not the canonical one at its height")
     if fields[_HEADER_STATE_ROOT] not in kv_store:
@@ -169,10 +186,10 @@ def _restore_block(core: ChainCore, record: BlockRecord, parent_hash: bytes) -> 
     for tx_index, tx_hash in enumerate(tx_hashes):
         if chaindb.get_transaction_index(tx_hash) != (record.number, tx_index):
             raise ValidationError(f"the store does not place transaction {tx_index} in it")
-    core.index.add_block(record.number, record.block_hash, tx_hashes, record.logs, record.reverts)
+    target.index.add_block(record.number, record.block_hash, tx_hashes, record.logs, record.reverts)
 
 
-def _remine_block(core: ChainCore, record: BlockRecord) -> None:
+def _remine_block(target: _Target, record: BlockRecord) -> None:
     """Re-execute a block record's transactions, mine them as they were mined live, check
     the hash, and index the block.
 
@@ -180,7 +197,7 @@ def _remine_block(core: ChainCore, record: BlockRecord) -> None:
     transaction-pool policy of `sentinel.chain.admission` already held when they were
     accepted.
     """
-    chain = core.chain
+    chain = target.chain
     builder = chain.get_vm().get_transaction_builder()
     chain.header = chain.header.copy(timestamp=record.timestamp)
     reverts = []
@@ -189,15 +206,15 @@ def _remine_block(core: ChainCore, record: BlockRecord) -> None:
         _block, _receipt, computation = chain.apply_transaction(tx)
         if computation.is_error and isinstance(computation.error, Revert):
             reverts.append((tx_index, computation.output))
-    block = core.mine_pending(mix_hash=record.mix_hash, coinbase=record.coinbase)
+    block = mine_pending(chain, mix_hash=record.mix_hash, coinbase=record.coinbase)
     if block.hash != record.block_hash:
         raise ValidationError(
             f"re-executing its transactions gives block hash {hex_data(block.hash)}, the "
             f"journal recorded {hex_data(record.block_hash)}"
         )
-    core.store.take_changes()  # already in the journal
+    target.store.take_changes()  # already in the journal
     tx_hashes = [tx.hash for tx in block.transactions]
-    core.index.add_block(
+    target.index.add_block(
         block.number, block.hash, tx_hashes, block_logs(block, chain.chaindb), reverts
     )
 
