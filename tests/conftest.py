@@ -32,7 +32,7 @@ from swarm_learning.demo import local_swarm as demo_swarm
 
 # The scenario of the JSON-RPC conformance tests, and the churn scenarios of the end-to-end
 # tests: each is run once for all the test files of its topic.
-pytest_plugins = ("rpc_scenario", "churn_scenarios")
+pytest_plugins = ("rpc_scenario", "churn_scenarios", "rest_fixtures")
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@ module (sentinel + one SN node, separate processes on free loopback ports). Most
 against both nodes (`node_url`): the SN node serves the same API as the sentinel, and forwards
 joins to it.
 
-Those modules load it as a plugin (`pytest_plugins = ["rest_fixtures"]`) and never import it,
-so pytest rewrites its asserts and these fixtures can move into `tests/conftest.py` as they
-are. The requests the tests make are in `rest_client.py`.
+`tests/conftest.py` loads it as a plugin (`pytest_plugins`); nobody imports it, so pytest
+rewrites its asserts. The requests the tests make are in `rest_client.py`.
 """
 
 from __future__ import annotations

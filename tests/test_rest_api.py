@@ -27,8 +27,6 @@ from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.defaults import CHAIN_ID
 from swarm_network.rest.openapi import OPENAPI
 
-pytest_plugins = ["rest_fixtures"]
-
 
 def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
     """The small subset of OpenAPI 3.0 schemas that `openapi.py` uses, checked strictly:

@@ -15,8 +15,6 @@ from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.admission import sign_join
 from swarm_network.defaults import CHAIN_ID
 
-pytest_plugins = ["rest_fixtures"]
-
 LOG_RECORD_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 
 

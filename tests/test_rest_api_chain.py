@@ -17,8 +17,6 @@ from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.chain import SwarmContract
 from swarm_network.defaults import CHAIN_ID
 
-pytest_plugins = ["rest_fixtures"]
-
 NODE_ENROLLED_TOPIC = "0x" + keccak(text="NodeEnrolled(address,uint8,string,uint64)").hex()
 
 
