@@ -23,6 +23,8 @@ from swarm_network.chain.identity import load_or_create_key
 from swarm_network.errors import ConfigError
 from swarm_network.files.server import create_file_app
 from swarm_network.files.store import FileStore
+from swarm_network.pipeline.deploy import deploy_pipeline_contract
+from swarm_network.pipeline.rest import PipelineService
 from swarm_network.rest.app import NodeContext, create_rest_app
 from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 
@@ -143,6 +145,9 @@ async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignor
             file_url=file_url,
             data_dir=config.data_dir,
         )
+        pipeline = await asyncio.to_thread(
+            deploy_pipeline_contract, swarm=contract, data_dir=config.data_dir
+        )
         context = NodeContext(
             role="sentinel",
             address=account.address,
@@ -152,9 +157,12 @@ async def run_sentinel(config: SentinelConfig, announce) -> None:  # type: ignor
             admission=Admission(contract=contract, join_token=token),
         )
         store = FileStore(config.data_dir / "files")
+        service = PipelineService(registry=contract, store=store, pipeline_address=pipeline.address)
         runners.append(
             await start_listener(
-                Listener("REST API", create_rest_app(context), config.host, config.rest_port)
+                Listener(
+                    "REST API", create_rest_app(context, service), config.host, config.rest_port
+                )
             )
         )
         runners.append(

@@ -16,6 +16,7 @@ from swarm_network.cli.common import get_json
 from swarm_network.errors import AdmissionError
 from swarm_network.files.server import create_file_app
 from swarm_network.files.store import FileStore
+from swarm_network.pipeline.rest import PipelineService
 from swarm_network.rest.app import NodeContext, create_rest_app
 from swarm_network.serve import Listener, run_with_archive, start_listener, stop_event_on_signals
 
@@ -83,9 +84,10 @@ async def run_sn(config: SnConfig, announce) -> None:  # type: ignore[no-untyped
     )
     stop = stop_event_on_signals()
     store = FileStore(config.data_dir / "files")
+    service = PipelineService(registry=contract, store=store, sentinel_url=config.sentinel_url)
     runners = [
         await start_listener(
-            Listener("REST API", create_rest_app(context), config.host, config.rest_port)
+            Listener("REST API", create_rest_app(context, service), config.host, config.rest_port)
         )
     ]
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_sentinel, _add_sn, _add_sl, _add_status, _add_demo):
         add(sub)
+    # Until the `swarm.commands` entry points assemble this command: the pipeline commands,
+    # found by name so that this package does not import swarm_learning.
+    importlib.import_module("swarm_learning.pipeline.cli").register(sub)
     return parser
 
 

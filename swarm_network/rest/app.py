@@ -18,6 +18,8 @@ from aiohttp import web
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain.client import SwarmContract
 from swarm_network.json_body import parse_json_body
+from swarm_network.pipeline.rest import OPENAPI_PATHS as PIPELINE_PATHS
+from swarm_network.pipeline.rest import PipelineService, pipeline_routes
 from swarm_network.rest import views
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
@@ -187,7 +189,7 @@ async def rpc_proxy(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
+    return web.json_response({**OPENAPI, "paths": {**OPENAPI["paths"], **PIPELINE_PATHS}})
 
 
 async def _http_session(app: web.Application):  # type: ignore[no-untyped-def]
@@ -197,7 +199,9 @@ async def _http_session(app: web.Application):  # type: ignore[no-untyped-def]
         yield
 
 
-def create_rest_app(context: NodeContext) -> web.Application:
+def create_rest_app(
+    context: NodeContext, pipeline: PipelineService | None = None
+) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.cleanup_ctx.append(_http_session)
@@ -214,4 +218,6 @@ def create_rest_app(context: NodeContext) -> web.Application:
             web.get("/openapi.json", openapi),
         ]
     )
+    if pipeline is not None:
+        app.add_routes(pipeline_routes(pipeline))
     return app
