@@ -75,3 +75,49 @@ def wait_status(
         return doc if doc["status"] in statuses else None
 
     return wait_for(f"swarm {swarm_id} to be {statuses}", check, timeout_s, swarm)
+
+
+KMEANS_DIR = FL_DIR.parent / "kmeans"
+KMEANS_CENTERS = ((-0.6, -0.6), (0.6, -0.5), (0.0, 0.7))
+
+
+def points_datasets(root: Path, n_parts: int, seed: int = 0) -> list[Path]:
+    """Blobs around KMEANS_CENTERS, each node mostly seeing one of them (non-IID)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centers = np.asarray(KMEANS_CENTERS)
+    dirs = []
+    for i in range(n_parts):
+        own = rng.normal(centers[i % 3], 0.08, (160, 2))
+        other = rng.normal(centers[(i + 1) % 3], 0.08, (40, 2))
+        directory = root / f"points{i}"
+        directory.mkdir(parents=True)
+        np.save(directory / "points.npy", np.vstack([own, other]))
+        dirs.append(directory)
+    return dirs
+
+
+def pipeline_contract(swarm: LocalSwarm):  # type: ignore[no-untyped-def]
+    """A read-only client of the pipeline contract, straight on the chain."""
+    from swarm_network.chain import connect
+    from swarm_network.pipeline.chain import PipelineContract
+
+    assert swarm.sentinel_rest is not None
+    chain = get(swarm.sentinel_rest, "/v1/chain")
+    address = get(swarm.sentinel_rest, "/v1/pipeline")["contract_address"]
+    return PipelineContract(w3=connect(chain["rpc_url"]), address=address)
+
+
+def deploy(swarm: LocalSwarm, target: str, overrides: dict[str, Any]) -> int:
+    """Deploy in this process (the CLI's own code path, without its start-up time)."""
+    from swarm_learning.pipeline.client import SwarmClient
+    from swarm_learning.pipeline.package import package_target
+
+    assert swarm.sentinel_rest is not None
+    client = SwarmClient(
+        sn_url=swarm.sentinel_rest,
+        key_file=swarm.work_dir / "deployer.key",
+        join_token=swarm.join_token,
+    )
+    return client.deploy(package_target(target, overrides))

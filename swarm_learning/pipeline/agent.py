@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 JOIN_WAIT_S = 60.0
 CHAIN_RETRY_S = 300.0
-CLAIM_STAGGER_S = 2  # an `any` task's k-th candidate claims it k * this after it is ready
+CLAIM_STAGGER_S = 1  # an `any` task's k-th candidate claims it k * this after it is ready
 START_RETRY_S = 1.0
 MISSED_CHECK_S = 5.0
 
@@ -59,7 +59,7 @@ class NodeSettings:
     isolation: str = "auto"
     max_tasks: int = 2
     task_memory_mb: int = 4096
-    poll_s: float = 0.3
+    poll_s: float = 0.2
 
 
 @dataclass

@@ -10,6 +10,7 @@ result. Nothing unverified is ever handed to a task.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from swarm_network.pipeline.fetching import (
     Sources,
     read_json_file,
 )
-from swarm_network.pipeline.records import RunRecord
+from swarm_network.pipeline.records import ResultRecord, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -61,27 +62,40 @@ class PipelineInputs:
     ) -> tuple[list[ProducedResult], list[tuple[str, str]]]:
         """The results of `run` that count (the agreed one, or every reporter's), verified;
         and (producer, reason) for each one refused."""
+        records = [
+            self.contract.result(pipeline_id, iteration, run.task, node)
+            for node in sorted(run.reporters, key=str.lower)
+        ]
+        counted = [
+            r
+            for r in records
+            if r.result_hash is not None
+            and (run.agreed_hash is None or r.result_hash == run.agreed_hash)
+        ]
+        if run.agreed_hash is not None:
+            counted = counted[:1]  # the agreed result once, from the first that produced it
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="index") as pool:
+            fetched = list(pool.map(self._index, counted))
         produced: list[ProducedResult] = []
         refused: list[tuple[str, str]] = []
-        for node in sorted(run.reporters, key=str.lower):
-            record = self.contract.result(pipeline_id, iteration, run.task, node)
-            if record.result_hash is None:
-                continue
-            if run.agreed_hash is not None and record.result_hash != run.agreed_hash:
-                continue
-            try:
-                path = self.sources.fetch(
-                    self.store, record.result_hash, node, max_bytes=MAX_INDEX_BYTES
-                )
-                index = read_json_file(path, f"result index of {node}")
-            except TaskRefused as exc:
-                log.warning("swarm %d iteration %d: %s", pipeline_id, iteration, exc)
-                refused.append((node, str(exc)))
-                continue
-            produced.append(ProducedResult(node, record.result_hash, index))
-            if run.agreed_hash is not None:
-                break  # the agreed result once, from the first node that produced it
+        for record, outcome in zip(counted, fetched, strict=True):
+            if isinstance(outcome, TaskRefused):
+                log.warning("swarm %d iteration %d: %s", pipeline_id, iteration, outcome)
+                refused.append((record.node, str(outcome)))
+            else:
+                assert record.result_hash is not None
+                produced.append(ProducedResult(record.node, record.result_hash, outcome))
         return produced, refused
+
+    def _index(self, record: ResultRecord) -> dict[str, Any] | TaskRefused:
+        assert record.result_hash is not None
+        try:
+            path = self.sources.fetch(
+                self.store, record.result_hash, record.node, max_bytes=MAX_INDEX_BYTES
+            )
+            return read_json_file(path, f"result index of {record.node}")
+        except TaskRefused as exc:
+            return exc
 
     def value(self, sha: str, producer: str) -> Path:
         return self.sources.fetch(self.store, sha, producer, max_bytes=MAX_FETCH_BYTES)

@@ -18,7 +18,7 @@ class DigitsFLSwarm(FLSwarm):
     max_iterations = 30
     task_timeout_s = 60
 
-    def __init__(self, n_workers: int = 3, epochs: int = 4, threshold: float = 0.95):
+    def __init__(self, n_workers: int = 3, epochs: int = 20, threshold: float = 0.96):
         super().__init__(n_workers=n_workers)
         self.set_global(
             "hyperparameters",
@@ -35,7 +35,7 @@ class DigitsFLSwarm(FLSwarm):
 
 
 class AgreedFLSwarm(DigitsFLSwarm):
-    def __init__(self, n_workers: int = 3, epochs: int = 4, threshold: float = 0.95):
+    def __init__(self, n_workers: int = 3, epochs: int = 20, threshold: float = 0.96):
         super().__init__(n_workers=n_workers, epochs=epochs, threshold=threshold)
         self.aggregator = Module(
             Path("modules/aggregator.py"),
