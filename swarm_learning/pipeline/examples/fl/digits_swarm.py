@@ -15,11 +15,17 @@ from swarm_learning.pipeline import Module
 
 
 class DigitsFLSwarm(FLSwarm):
-    max_iterations = 30
-    task_timeout_s = 60
-
-    def __init__(self, n_workers: int = 3, epochs: int = 20, threshold: float = 0.96):
+    def __init__(
+        self,
+        n_workers: int = 3,
+        epochs: int = 20,
+        threshold: float = 0.96,
+        max_iterations: int = 30,
+        task_timeout_s: int = 60,
+    ):
         super().__init__(n_workers=n_workers)
+        self.max_iterations = max_iterations
+        self.task_timeout_s = task_timeout_s
         self.set_global(
             "hyperparameters",
             {
@@ -35,8 +41,8 @@ class DigitsFLSwarm(FLSwarm):
 
 
 class AgreedFLSwarm(DigitsFLSwarm):
-    def __init__(self, n_workers: int = 3, epochs: int = 20, threshold: float = 0.96):
-        super().__init__(n_workers=n_workers, epochs=epochs, threshold=threshold)
+    def __init__(self, n_workers: int = 3, epochs: int = 20, threshold: float = 0.96, **settings):
+        super().__init__(n_workers=n_workers, epochs=epochs, threshold=threshold, **settings)
         self.aggregator = Module(
             Path("modules/aggregator.py"),
             "fl-pytorch-mnist:latest",
