@@ -1,6 +1,7 @@
-"""Pipelines end to end with real processes: a sentinel and four pipeline nodes on loopback
+"""Pipelines end to end with real processes: a sentinel and three pipeline nodes on loopback
 run the document's federated-learning swarm (through the `swarm` CLI), its agreed-aggregator
-variant, and federated k-means, one after the other on the same nodes."""
+variant, and federated k-means (joined by a fourth node without its dataset), one after the
+other on the same nodes."""
 
 from __future__ import annotations
 
@@ -48,8 +49,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
         points = points_datasets(work_dir / "data", FULL_NODES)
         for i in range(FULL_NODES):
             start_node(local, f"node{i}", {"digits": digits[i], "points": points[i]})
-        start_node(local, "digits-only", {"digits": digits[0]})  # no points: never assigned
-        wait_workers(local, FULL_NODES + 1)
+        wait_workers(local, FULL_NODES)
         yield local
 
 
@@ -128,21 +128,25 @@ def test_agreed_aggregators_continue_on_the_majority_result(swarm: LocalSwarm) -
 
 
 def test_federated_kmeans_finds_the_clusters(swarm: LocalSwarm) -> None:
+    labels = swarm.work_dir / "data" / "labels"
+    labels.mkdir()
+    start_node(swarm, "no-points", {"labels": labels})  # never assigned: it has no `points`
+    wait_workers(swarm, FULL_NODES + 1)
     swarm_id = deploy(swarm, f"{KMEANS_DIR / 'kmeans_swarm.py'}:KMeansSwarm", {"seed": 0})
     final = wait_status(swarm, swarm_id, ("completed", "failed", "stopped"), RUN_TIMEOUT_S)
     assert final["status"] == "completed", final
     contract = pipeline_contract(swarm)
-    digits_only = {
+    no_points = {
         w["address"]
         for w in get(swarm.sentinel_rest or "", "/v1/pipeline/workers")["workers"]
-        if w["datasets"] == ["digits"]
+        if w["datasets"] == ["labels"]
     }
-    assert len(digits_only) == 1
+    assert len(no_points) == 1
     decisions = []
     for k in range(final["iterations"]):
         assign = contract.run(swarm_id, k, 0)
         assert len(assign.planned) == FULL_NODES
-        assert not digits_only & set(assign.planned)  # a node without `points` is never chosen
+        assert not no_points & set(assign.planned)  # a node without `points` is never chosen
         iteration = contract.iteration(swarm_id, k)
         decisions.append(iteration.decision)
         if iteration.decision == "schedule":

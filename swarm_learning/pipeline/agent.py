@@ -46,6 +46,7 @@ CLAIM_STAGGER_S = 1  # an `any` task's k-th candidate claims it k * this after i
 START_RETRY_S = 1.0
 MISSED_CHECK_S = 5.0
 NUDGE_S = 2.0
+IDLE_TICK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class _PipelineState:
     refused: str | None = None  # why this node does not take part in it
     next_start_try: float = 0.0
     globals_after: dict[int, GlobalsState] = field(default_factory=dict)
+    specs: list[TaskSpecRecord] | None = None
 
 
 class PipelineNode:
@@ -85,6 +87,10 @@ class PipelineNode:
         self._states: dict[int, _PipelineState] = {}
         self._last_missed_check = 0.0
         self._last_nudge = 0.0
+        self._last_block = -1
+        self._last_full_tick = 0.0
+        self._reaped = False
+        self._chain_time = 0
         self.stopping = threading.Event()
 
     @property
@@ -174,7 +180,15 @@ class PipelineNode:
             self.stopping.wait(self.settings.poll_s)
 
     def tick(self) -> None:
+        """Act on the chain's state. The state changes only with a new block, so a tick that
+        sees no new block skips the reads, except once per IDLE_TICK_S for deadlines."""
         self._reap()
+        number, timestamp = self.contract.latest_block()
+        idle = time.monotonic() - self._last_full_tick < IDLE_TICK_S
+        if number == self._last_block and idle and not self._reaped:
+            return
+        self._last_block, self._last_full_tick, self._reaped = number, time.monotonic(), False
+        self._chain_time = timestamp
         self._check_missed()
         for pipeline_id in range(self.contract.pipeline_count()):
             record = self.contract.pipeline(pipeline_id)
@@ -195,6 +209,7 @@ class PipelineNode:
             if future.done():
                 del self._running[key]
                 self._finished.add(key)
+                self._reaped = True
                 if future.exception() is not None:
                     log.error("task %s crashed in the node: %r", key, future.exception())
 
@@ -236,10 +251,12 @@ class PipelineNode:
     def _step(self, record: PipelineRecord, state: _PipelineState) -> None:
         assert state.manifest is not None
         k = record.iterations - 1
-        specs = self.contract.task_specs(record.pipeline_id)
+        if state.specs is None:
+            state.specs = self.contract.task_specs(record.pipeline_id)  # fixed at deploy
+        specs = state.specs
         # Chain time moves only with blocks: on an idle embedded chain it stands still, so
         # deadlines are judged by the later of it and the wall clock (`_nudge` then mines).
-        now = max(self.contract.block_timestamp(), int(time.time()))
+        now = max(self._chain_time, int(time.time()))
         for t, spec in enumerate(specs):
             run = self.contract.run(record.pipeline_id, k, t)
             if run.done or not run.ready:

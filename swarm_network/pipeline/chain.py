@@ -142,12 +142,13 @@ class PipelineContract:
     def _read(self, function_name: str, *args: Any) -> Any:
         return self._client._read(function_name, *args)
 
-    def block_timestamp(self) -> int:
-        """Time as the next transaction will see it (the pending block's)."""
+    def latest_block(self) -> tuple[int, int]:
+        """(number, timestamp) of the newest block: one cheap read that tells a watcher
+        whether anything can have changed."""
         block = self._client._retrying(
-            "eth_getBlockByNumber", lambda: self.w3.eth.get_block("pending")
+            "eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest")
         )
-        return int(block["timestamp"])
+        return int(block["number"]), int(block["timestamp"])
 
     def pipeline_count(self) -> int:
         return int(self._read("pipelineCount"))
