@@ -198,6 +198,7 @@ def _existing(service: PipelineService, pipeline_id: int, read: Any) -> Any:
 
 _HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+_NULLABLE_INT = {"type": "integer", "nullable": True}
 _SWARM = {
     "type": "object",
     "properties": {
@@ -208,11 +209,26 @@ _SWARM = {
             "type": "string",
             "enum": ["pending", "running", "completed", "stopped", "failed"],
         },
-        "iteration": {"type": "integer", "nullable": True, "description": "the open one"},
+        "iteration": {**_NULLABLE_INT, "description": "the open iteration"},
         "iterations": {"type": "integer", "description": "started so far"},
+        "max_iterations": {"type": "integer", "description": "0: until the scheduler stops"},
         "manifest_hash": _HASH,
+        "task_timeout_s": {"type": "integer"},
+        "created_at": {"type": "integer", "description": "block timestamp"},
+        "ended_at": _NULLABLE_INT,
+        "ended_by": {**_ADDRESS, "nullable": True},
     },
 }
+_WORKER = {
+    "type": "object",
+    "properties": {
+        "address": _ADDRESS,
+        "datasets": {"type": "array", "items": {"type": "string"}},
+        "missed": {"type": "boolean", "description": "silent on its last assignment"},
+        "registered_at": {"type": "integer"},
+    },
+}
+_WORKERS = {"type": "array", "items": _WORKER}
 
 
 def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]] | None = None):  # type: ignore[no-untyped-def]
@@ -244,11 +260,21 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/pipeline": {
         "get": _get(
             "the pipeline contract, its workers and how many swarms it holds",
-            {"type": "object", "properties": {"contract_address": _ADDRESS}},
+            {
+                "type": "object",
+                "properties": {
+                    "contract_address": _ADDRESS,
+                    "workers": _WORKERS,
+                    "swarms": {"type": "integer"},
+                },
+            },
         )
     },
     "/v1/pipeline/workers": {
-        "get": _get("registered worker nodes and their datasets", {"type": "object"})
+        "get": _get(
+            "registered worker nodes and their datasets",
+            {"type": "object", "properties": {"workers": _WORKERS}},
+        )
     },
     "/v1/pipeline/files/{sha256}": {
         "put": {

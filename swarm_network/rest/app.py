@@ -18,7 +18,6 @@ from aiohttp import web
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain.client import SwarmContract
 from swarm_network.json_body import parse_json_body
-from swarm_network.pipeline.rest import OPENAPI_PATHS as PIPELINE_PATHS
 from swarm_network.pipeline.rest import PipelineService, pipeline_routes
 from swarm_network.rest import views
 from swarm_network.rest.errors import json_error, json_errors
@@ -189,7 +188,7 @@ async def rpc_proxy(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response({**OPENAPI, "paths": {**OPENAPI["paths"], **PIPELINE_PATHS}})
+    return web.json_response(OPENAPI)
 
 
 async def _http_session(app: web.Application):  # type: ignore[no-untyped-def]
