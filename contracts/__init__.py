@@ -13,7 +13,7 @@ from typing import Any
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
-CONTRACT_NAMES = ("SwarmLearning",)
+CONTRACT_NAMES = ("SwarmLearning", "SwarmPipeline")
 
 
 @cache

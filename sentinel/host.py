@@ -23,12 +23,15 @@ from swarm_network.chain.identity import load_or_create_key
 from swarm_network.defaults import CHAIN_ID, RPC_PORT
 from swarm_network.errors import ConfigError
 from swarm_network.node_host import (
+    FILE_STORE,
     Announce,
     LifecycleStep,
     NodeConfig,
     create_node_app,
     run_node,
 )
+from swarm_network.pipeline.deploy import deploy_pipeline_contract
+from swarm_network.pipeline.rest import PIPELINE, PipelineService
 from swarm_network.rest.app import CONTEXT, NodeContext
 from swarm_network.serve import Listener, start_listener
 
@@ -143,6 +146,12 @@ def _swarm_contract(config: SentinelConfig, account: LocalAccount, token: str) -
             account=account,
             file_url=file_url,
             data_dir=config.data_dir,
+        )
+        pipeline = await asyncio.to_thread(
+            deploy_pipeline_contract, swarm=contract, data_dir=config.data_dir
+        )
+        app[PIPELINE] = PipelineService(
+            registry=contract, store=app[FILE_STORE], pipeline_address=pipeline.address
         )
         app[CONTEXT] = NodeContext(
             role="sentinel",

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 JOIN_RETRY_S = 60.0
 
 
-def _sn_request(method: str, url: str, **kwargs: object) -> dict:
+def sn_request(method: str, url: str, **kwargs: object) -> dict:
     """Talk to the SN node, retrying while it is not up yet (peers may start in any order)."""
     trouble = "no answer"
     for _ in Backoff(first_s=0.2, max_s=2.0, deadline_s=JOIN_RETRY_S).sleeps():
@@ -74,7 +74,7 @@ class LearnerNode:
         file_url = f"http://{host}:{self._server.port}"
         if not s.join_token:
             raise ConfigError("no join token: pass --join-token or set SWARM_JOIN_TOKEN")
-        joined = _sn_request(
+        joined = sn_request(
             "POST",
             f"{s.sn_url}/v1/join",
             json={
@@ -85,7 +85,7 @@ class LearnerNode:
                 "token": s.join_token,
             },
         )
-        chain = _sn_request("GET", f"{s.sn_url}/v1/chain")
+        chain = sn_request("GET", f"{s.sn_url}/v1/chain")
         self.contract = SwarmContract(
             w3=connect(f"{s.sn_url}{chain['rpc_proxy_path']}"),
             address=chain["contract_address"],

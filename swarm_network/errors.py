@@ -70,3 +70,13 @@ class HashMismatch(InvalidWeights):
 
 class PeerUnavailable(SwarmError):
     """A peer's file server could not deliver a file in time."""
+
+
+class InvalidPipeline(SwarmError):
+    """A pipeline (swarm) definition is refused: a cycle, an unknown alias, a module without
+    `main`/`run`, a global that cannot be serialised, a missing file, a bad setting."""
+
+
+class TaskRefused(SwarmError):
+    """A task's input (a module archive, global or result) is missing or does not match the
+    hash the chain holds for it: it is refused and never used."""

@@ -21,12 +21,14 @@ from swarm_network.chain.identity import load_or_create_key
 from swarm_network.errors import AdmissionError, ChainUnavailable
 from swarm_network.http_json import get_json
 from swarm_network.node_host import (
+    FILE_STORE,
     Announce,
     LifecycleStep,
     NodeConfig,
     create_node_app,
     run_node,
 )
+from swarm_network.pipeline.rest import PIPELINE, PipelineService
 from swarm_network.rest.app import CONTEXT, NodeContext
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ def _join_through_sentinel(config: SnConfig, account: LocalAccount) -> Lifecycle
             raise AdmissionError(
                 f"the contract at {contract.address} is not this version's SwarmLearning contract"
             )
+        app[PIPELINE] = PipelineService(
+            registry=contract, store=app[FILE_STORE], sentinel_url=config.sentinel_url
+        )
         app[CONTEXT] = NodeContext(
             role="sn",
             address=account.address,

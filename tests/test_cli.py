@@ -202,7 +202,7 @@ def test_top_level_help_lists_every_registered_command() -> None:
     assert {"sentinel", "sn", "sl", "status", "demo"} <= set(registered)
     result = swarm_cli("--help", timeout=30)
     assert result.returncode == 0, result.stderr
-    choices = re.search(r"usage: swarm \[-h\] \[-v\] \{([a-z,]+)\}", result.stdout)
+    choices = re.search(r"usage: swarm \[-h\] \[-v\]\s+\{([a-z,]+)\}", result.stdout)
     assert choices is not None, result.stdout
     assert choices.group(1).split(",") == registered
     for name in registered:

@@ -322,6 +322,8 @@ def test_every_documented_get_path_answers_with_its_schema(node_url: str) -> Non
     paths = [p for p, item in OPENAPI["paths"].items() if "get" in item]
     assert {"/v1/health", "/v1/chain", "/v1/nodes", "/v1/training", "/v1/steps"} <= set(paths)
     for path in paths:
+        if "{" in path.replace("{step}", ""):
+            continue  # a swarm's paths need a deployed swarm: tests/test_pipeline_e2e.py
         doc = get(node_url + path.replace("{step}", "0"))
         check_schema(doc, response_schema(path), path)
 

@@ -52,14 +52,17 @@ class SwarmContract:
         account: LocalAccount | None = None,
         receipt_timeout_s: float = 60.0,
         retry_s: float = 0.0,
+        contract_name: str = CONTRACT_NAME,
     ) -> None:
         """`retry_s`: how long to keep retrying, with backoff, while the chain endpoint is
         unreachable (a restarting sentinel) before giving up with ChainUnavailable. Learners
-        wait; a REST server answers 503 at once (0). Without `account` it can only read."""
+        wait; a REST server answers 503 at once (0). Without `account` it can only read.
+        `contract_name`: another of the project's contracts (its artifact's ABI), so that its
+        bindings share this one transaction path instead of writing a second."""
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract = w3.eth.contract(
-            address=self.address, abi=load_artifact(CONTRACT_NAME)["abi"]
+            address=self.address, abi=load_artifact(contract_name)["abi"]
         )
         self.account = account
         self.retry_s = retry_s
@@ -150,6 +153,18 @@ class SwarmContract:
         if receipt["status"] != 1:
             raise ChainError(f"the transfer of {wei} wei to {to} failed")
         return receipt
+
+    def deploy_beside(self, contract_name: str, *constructor_args: Any, gas: int) -> str:
+        """Deploy another of the project's contracts from this client's key (the sentinel's:
+        its pipeline contract), through the same sender so that the key's nonce stays one
+        sequence; returns the new contract's address."""
+        artifact = load_artifact(contract_name)
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        data = factory.constructor(*constructor_args).data_in_transaction
+        receipt = self._key().send(lambda: {"data": data, "gas": gas})
+        if receipt["status"] != 1 or not receipt.get("contractAddress"):
+            raise receipt_revert(receipt) or ChainError(f"deploying {contract_name} failed")
+        return Web3.to_checksum_address(receipt["contractAddress"])
 
     def _key(self) -> TransactionSender:
         if self._sender is None:

@@ -14,8 +14,8 @@ from swarm_network.errors import SwarmError
 
 COMMAND_GROUP = "swarm.commands"
 DESCRIPTION = (
-    "`swarm`: one console script for every role (sentinel, sn, sl), for watching (status) and "
-    "for the demo swarm."
+    "`swarm`: one console script for every role (sentinel, sn, sl, node), for watching "
+    "(status, swarms), for pipelines (deploy, swarm, results) and for the demo swarm."
 )
 NOISY_LOGGERS = ("web3", "urllib3", "aiohttp.access", "eth", "asyncio")
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain import SwarmContract
 from swarm_network.json_body import parse_json_body
+from swarm_network.pipeline.rest import PIPELINE_ROUTES
 from swarm_network.rest import views
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
@@ -208,6 +209,7 @@ ROUTES = [
     web.post("/v1/join", join),
     web.post("/rpc", rpc_proxy),
     web.get("/openapi.json", openapi),
+    *PIPELINE_ROUTES,  # their handlers read `app[PIPELINE]`, set at start-up like CONTEXT
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from swarm_network.pipeline.rest import OPENAPI_PATHS as PIPELINE_PATHS
+
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
 NULLABLE_HASH = {**HASH, "nullable": True}
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
@@ -211,3 +213,6 @@ OPENAPI: dict[str, Any] = {
         }
     },
 }
+
+# The pipeline routes describe themselves beside their handlers (swarm_network/pipeline/rest.py).
+OPENAPI["paths"].update(PIPELINE_PATHS)
