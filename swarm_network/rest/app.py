@@ -144,8 +144,11 @@ async def join(request: web.Request) -> web.Response:
         return await _forward_join(request, raw)
     join_request = JoinRequest.from_json(body)
     result = await asyncio.to_thread(ctx.admission.admit, join_request)
+    # The first read of the chain id is a chain call: never on the event loop, which also
+    # serves the sentinel's own chain.
+    chain_id = await asyncio.to_thread(lambda: ctx.contract.chain_id)
     return web.json_response(
-        {**result, "contract_address": ctx.contract.address, "chain_id": ctx.contract.chain_id}
+        {**result, "contract_address": ctx.contract.address, "chain_id": chain_id}
     )
 
 
