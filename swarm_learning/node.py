@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 JOIN_RETRY_S = 60.0
 
 
-def sn_request(method: str, url: str, **kwargs: object) -> dict:
-    """Talk to the SN node, retrying while it is not up yet (peers may start in any order)."""
+def sn_request(method: str, url: str, *, wait_s: float = JOIN_RETRY_S, **kwargs: object) -> dict:
+    """Talk to the SN node, retrying for up to `wait_s` while it is not up yet (peers may
+    start in any order)."""
     trouble = "no answer"
-    for _ in Backoff(first_s=0.2, max_s=2.0, deadline_s=JOIN_RETRY_S).sleeps():
+    for _ in Backoff(first_s=0.2, max_s=2.0, deadline_s=wait_s).sleeps():
         try:
             response = requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
         except requests.RequestException as exc:
@@ -50,7 +51,7 @@ def sn_request(method: str, url: str, **kwargs: object) -> dict:
                 continue
             raise ChainError(trouble)
         return body
-    raise ChainError(f"{trouble} (for {JOIN_RETRY_S:.0f}s)")
+    raise ChainError(f"{trouble} (for {wait_s:.0f}s)")
 
 
 class LearnerNode:

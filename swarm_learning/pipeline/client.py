@@ -8,7 +8,6 @@ file server as its file URL: that is where the files it deployed are served from
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +46,9 @@ class SwarmClient:
         self.join_token = join_token
 
     def _connect(self) -> tuple[SwarmContract, PipelineContract]:
-        deadline = time.monotonic() + SN_WAIT_S
-        chain = sn_request("GET", f"{self.sn_url}/v1/chain", deadline=deadline)
-        health = sn_request("GET", f"{self.sn_url}/v1/health", deadline=deadline)
-        info = sn_request("GET", f"{self.sn_url}/v1/pipeline", deadline=deadline)
+        chain = sn_request("GET", f"{self.sn_url}/v1/chain", wait_s=SN_WAIT_S)
+        health = sn_request("GET", f"{self.sn_url}/v1/health", wait_s=SN_WAIT_S)
+        info = sn_request("GET", f"{self.sn_url}/v1/pipeline", wait_s=SN_WAIT_S)
         w3 = connect(f"{self.sn_url}{chain['rpc_proxy_path']}")
         registry = SwarmContract(w3=w3, address=chain["contract_address"], account=self.account)
         if registry.node(self.account.address).role == "none":
@@ -60,7 +58,7 @@ class SwarmClient:
             sn_request(
                 "POST",
                 f"{self.sn_url}/v1/join",
-                deadline=deadline,
+                wait_s=SN_WAIT_S,
                 json={
                     "address": self.account.address,
                     "role": "network",
