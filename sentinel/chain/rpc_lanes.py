@@ -42,6 +42,8 @@ CHAIN_METHODS = frozenset(
 
 def lane_of(method: object) -> Lane:
     """The lane of a request's method (anything that is not a known method name: READ)."""
+    if not isinstance(method, str):
+        return Lane.READ
     if method in CALL_METHODS:
         return Lane.CALL
     if method in CHAIN_METHODS:
