@@ -10,7 +10,7 @@ docs/ARCHITECTURE.md). geth bounds calls the same two ways (RPCGasCap, RPCEVMTim
 - The deadline: py-evm has no timeout hook, so every frame of the call runs with a computation
   class of its own whose jumps, calls and creates first check the deadline. Every loop jumps,
   and code without jumps is at most 48 KiB long, so no frame runs long past the deadline. The
-  check costs one clock read per jump (see `tests/test_rpc_stall.py` for the overhead).
+  check costs one clock read per jump (`benchmarks/rpc_stall.py` measures the overhead).
 - Slow precompiles: py-evm computes BLAKE2 and the elliptic curves in pure Python, up to
   about 50 us per unit of gas (`benchmarks/precompile_speed.py`), and one such run cannot be
   interrupted. A precompile is charged its gas before it computes; a charge that, at that
