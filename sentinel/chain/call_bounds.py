@@ -1,4 +1,4 @@
-"""How far one eth_call or eth_estimateGas may go: a gas cap and a wall-clock deadline.
+"""How far one eth_call or eth_estimateGas may go: a gas cap and a deadline.
 
 Why: py-evm runs about a million cheap opcodes a second here, so an endless loop called with
 the block's 30M gas ran for 9 s, and anyone may send one (see "The chain's JSON-RPC lanes" in
@@ -7,10 +7,11 @@ docs/ARCHITECTURE.md). geth bounds calls the same two ways (RPCGasCap, RPCEVMTim
 - The gas cap (`CALL_GAS_CAP`): a call asking for more gas, or for none, runs with the cap, as
   on geth. It is no time bound on its own: deploying our contract needs 2.4M gas (and its
   estimate at least that), while a jump loop burns 1M gas in about a second here.
-- The deadline: py-evm has no timeout hook, so every frame of the call runs with a computation
-  class of its own whose jumps, calls and creates first check the deadline. Every loop jumps,
-  and code without jumps is at most 48 KiB long, so no frame runs long past the deadline. The
-  check costs one clock read per jump (`benchmarks/rpc_stall.py` measures the overhead).
+- The deadline (`CALL_TIMEOUT_S` of CPU time: `CallDeadline`): py-evm has no timeout hook,
+  so every frame of the call runs with a computation class of its own whose jumps, calls and
+  creates first check the deadline. Every loop jumps, and code without jumps is at most
+  48 KiB long, so no frame runs long past the deadline. The check costs one clock read per
+  jump (`benchmarks/rpc_stall.py` measures the overhead).
 - Slow precompiles: py-evm computes BLAKE2 and the elliptic curves in pure Python, up to
   about 50 us per unit of gas (`benchmarks/precompile_speed.py`), and one such run cannot be
   interrupted. A precompile is charged its gas before it computes; a charge that, at that
@@ -61,16 +62,29 @@ class CallTimeout(Exception):
 
 
 class CallDeadline:
-    """The moment by which one call request must be done."""
+    """The budget of one call request: `timeout_s` of its thread's CPU time.
+
+    CPU time rather than wall-clock time, so that on a busy machine (a CPU shared with other
+    processes, other threads holding the GIL) an honest call is not cut short for time it did
+    not run. Reading the thread's CPU clock is a system call, 10x dearer than the monotonic
+    clock, so each check reads the monotonic clock, and only once the wall-clock deadline has
+    passed the CPU clock, moving the deadline on by the CPU time still left.
+    """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
+        self._cpu_started = time.thread_time()
         self._at = time.monotonic() + timeout_s
 
     def check(self, seconds_ahead: float = 0.0) -> None:
-        """Raise `CallTimeout` if the deadline has passed, or would pass `seconds_ahead` on."""
-        if time.monotonic() + seconds_ahead > self._at:
+        """Raise `CallTimeout` if the budget is spent, or would be `seconds_ahead` on."""
+        now = time.monotonic()
+        if now + seconds_ahead <= self._at:
+            return
+        cpu_left = self.timeout_s - (time.thread_time() - self._cpu_started)
+        if cpu_left < seconds_ahead or cpu_left <= 0:
             raise CallTimeout(f"execution aborted (timeout = {self.timeout_s:g}s)")
+        self._at = now + cpu_left
 
 
 @contextmanager
