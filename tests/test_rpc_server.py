@@ -488,19 +488,26 @@ def test_internal_error_hides_details(rpc: Rpc, monkeypatch: pytest.MonkeyPatch)
     assert rpc.call("eth_chainId", [])["result"] == hex(CHAIN_ID)
 
 
-def test_chain_work_runs_on_one_worker_thread(rpc: Rpc, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_lane_runs_on_its_own_threads(rpc: Rpc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads, calls and the chain's own work each run off the event loop, in their lane."""
     original = rpc.chain.handle
-    threads: set[str] = set()
+    threads: dict[str, set[str]] = {}
 
     def recording(method: str, params: list[Any]) -> Any:
-        threads.add(threading.current_thread().name)
+        threads.setdefault(method, set()).add(threading.current_thread().name.split("_")[0])
         return original(method, params)
 
     monkeypatch.setattr(rpc.chain, "handle", recording)
     rpc.w3.eth.get_block("latest")
     rpc.post([{"jsonrpc": "2.0", "id": n, "method": "eth_chainId"} for n in range(5)])
-    assert len(threads) == 1
-    assert threads.pop().startswith("chain-rpc")
+    rpc.call("eth_call", [{"to": SINK}, "latest"])
+    rpc.call("eth_gasPrice", [])
+    assert threads == {
+        "eth_getBlockByNumber": {"chain-read"},
+        "eth_chainId": {"chain-read"},
+        "eth_call": {"chain-call"},
+        "eth_gasPrice": {"chain-rpc"},
+    }
 
 
 def test_get_describes_the_endpoint(rpc: Rpc) -> None:

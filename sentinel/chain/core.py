@@ -10,7 +10,11 @@ anything goes wrong on the way, the store and the pending block are put back as 
 the next transaction mines as if the failed one had never come. A half-mined block left
 behind would otherwise stop the chain from ever mining again.
 
-Not thread-safe: `EmbeddedChain` serializes every call.
+Not thread-safe: `EmbeddedChain` serializes mining and the methods that change anything.
+Reading committed blocks and state is safe beside mining, though: `head()` moves only once a
+block is journaled and indexed, readers never look past it, and mining only adds keys to the
+store (content-addressed trie nodes, the new block's entries; it deletes none), while an undone
+block takes back only keys that no committed block uses.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class ChainCore:
                 genesis_state=genesis_state,
                 verify_replay=verify_replay,
             )
+        # The newest block that is journaled and indexed: what every reader sees as the head.
+        self._committed_head = self.chain.get_canonical_head()
 
     @property
     def chain(self) -> MiningChainAPI:
@@ -105,7 +111,8 @@ class ChainCore:
     # -----------------------------------------------------------------------------------------
 
     def head(self) -> BlockHeaderAPI:
-        return self.chain.get_canonical_head()
+        """The newest committed block (the block being mined, if any, is not yet the head)."""
+        return self._committed_head
 
     def head_number(self) -> int:
         return self.head().block_number
@@ -128,9 +135,9 @@ class ChainCore:
         try:
             header = self.chain.get_block_header_by_hash(block_hash)
         except HeaderNotFound:
-            raise RpcError(
-                SERVER_ERROR, f"header for hash {hex_data(block_hash)} not found"
-            ) from None
+            header = None
+        if header is None or header.block_number > self.head_number():  # or not yet committed
+            raise RpcError(SERVER_ERROR, f"header for hash {hex_data(block_hash)} not found")
         if self.chain.get_canonical_block_hash(header.block_number) != block_hash:
             raise RpcError(SERVER_ERROR, f"hash {hex_data(block_hash)} is not canonical")
         return header
@@ -192,6 +199,7 @@ class ChainCore:
             self.chain.header = pending
             raise
         self.index.add_block(block.number, block.hash, [tx.hash], logs, reverts)
+        self._committed_head = block.header
         return block
 
     def _mine_applied(self, tx: SignedTransactionAPI) -> BlockAPI:

@@ -19,9 +19,11 @@ The parts, one job each:
 - `replay`: rebuilding the chain from its journal (`journal`: the file format) on start;
 - `mining`: mining the pending block with a chosen mix_hash, live and in a replay alike;
 - `index`: transactions, logs and revert data, indexed as mined;
-- `execution`: eth_call and eth_estimateGas; `fees`: gas price and fee history;
+- `execution`: eth_call and eth_estimateGas, bounded by `call_bounds`; `fees`: gas price
+  and fee history;
 - `filters`: polling filters; `rpc_methods`: the JSON-RPC method table;
-- `rpc_format`: JSON <-> Python values; `rpc_server`: the HTTP front.
+- `rpc_format`: JSON <-> Python values; `rpc_server`: the HTTP front, running each method in
+  its lane (`rpc_lanes`), calls queued fairly per client (`call_queue`).
 
 Durability: given a journal path, every mined block is appended to the journal and flushed to
 disk before its transaction is answered, and the chain is rebuilt from the journal on start,
@@ -36,9 +38,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sentinel.chain.call_bounds import CALL_TIMEOUT_S
 from sentinel.chain.core import ChainCore
 from sentinel.chain.journal import ChainJournalError
 from sentinel.chain.rpc_format import INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_ERROR, RpcError
+from sentinel.chain.rpc_lanes import Lane, lane_of
 from sentinel.chain.rpc_methods import RpcMethods
 from swarm_network.errors import ConfigError
 
@@ -51,7 +55,9 @@ class EmbeddedChain:
     Auto-mine: each accepted raw transaction is mined at once into its own block, so a receipt
     exists as soon as `eth_sendRawTransaction` returns, and "pending" state equals "latest".
     The chain holds no keys (`eth_accounts` is empty): nodes sign their own transactions.
-    Thread-safe: `handle` serializes every call with a lock, because py-evm is not.
+    Thread-safe: `handle` serializes with a lock the methods of the CHAIN lane, because py-evm
+    is not thread-safe; the others read only committed blocks and state and run beside them
+    (`rpc_lanes`). An eth_call or eth_estimateGas is aborted after `call_timeout_s`.
 
     With `journal_path`, the chain is durable: it is first rebuilt from that journal (created
     if absent), and each later block is journaled before its transaction is answered. A rebuild
@@ -71,6 +77,7 @@ class EmbeddedChain:
         chain_id: int = 1337,
         journal_path: Path | str | None = None,
         verify_replay: bool = False,
+        call_timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
             raise ConfigError(f"chain id must be a positive integer, got {chain_id!r}")
@@ -82,7 +89,7 @@ class EmbeddedChain:
             journal_path=None if journal_path is None else Path(journal_path),
             verify_replay=verify_replay,
         )
-        self._handlers = RpcMethods(self._core).table()
+        self._handlers = RpcMethods(self._core, call_timeout_s=call_timeout_s).table()
 
     def close(self) -> None:
         """Release the journal; afterwards every call is refused. Safe to call twice."""
@@ -102,10 +109,16 @@ class EmbeddedChain:
             params = []
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, "invalid argument: params must be an array")
-        with self._lock:
-            if self._core.unavailable is not None:
-                raise RpcError(SERVER_ERROR, self._core.unavailable)
+        if lane_of(method) is not Lane.CHAIN:
+            self._raise_if_unavailable()
             return handler(params)
+        with self._lock:
+            self._raise_if_unavailable()
+            return handler(params)
+
+    def _raise_if_unavailable(self) -> None:
+        if self._core.unavailable is not None:
+            raise RpcError(SERVER_ERROR, self._core.unavailable)
 
     @property
     def methods(self) -> list[str]:

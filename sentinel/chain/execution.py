@@ -4,6 +4,7 @@ Why not eth-tester's: it needs `from`, drops the raw revert data, and its gas es
 bisects over the whole block gas limit (about 16 executions). Here a call runs on the block
 the next transaction would land in, with zero base fee (so a caller without funds can read),
 reverts come back with their data (code 3, as geth), and estimating takes 3 or 4 executions.
+Each request is bounded by a gas cap and a deadline (`call_bounds`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from eth.exceptions import Revert, VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
 
+from sentinel.chain import call_bounds
 from sentinel.chain.rpc_format import SERVER_ERROR, RpcError, revert_error
 from sentinel.chain.rpc_params import CallRequest
 
@@ -25,49 +27,64 @@ GAS_ESTIMATE_TOLERANCE = 1000
 CALL_STIPEND = 2300
 
 
-def call(chain: MiningChainAPI, header: BlockHeaderAPI, request: CallRequest) -> bytes:
+def call(
+    chain: MiningChainAPI, header: BlockHeaderAPI, request: CallRequest, *, timeout_s: float
+) -> bytes:
     """The output of `request` run on top of the block `header`; RpcError if it fails."""
-    with _next_block_state(chain, header) as state:
+    with _next_block_state(chain, header, timeout_s) as state:
         computation = _run_transaction(state, _spoof(chain, request, state))
     _raise_for_computation(computation)
     return computation.output
 
 
-def estimate_gas(chain: MiningChainAPI, header: BlockHeaderAPI, request: CallRequest) -> int:
-    """The gas `request` needs on top of the block `header`; RpcError if it always fails."""
-    with _next_block_state(chain, header) as state:
+def estimate_gas(
+    chain: MiningChainAPI, header: BlockHeaderAPI, request: CallRequest, *, timeout_s: float
+) -> int:
+    """The gas `request` needs on top of the block `header`; RpcError if it always fails.
+
+    The search runs up to the gas the request allows (`call_bounds.capped_gas`), all of its
+    executions within one deadline.
+    """
+    with _next_block_state(chain, header, timeout_s) as state:
+        tx = _spoof(chain, request, state)
         try:
-            return _gas_needed(state, _spoof(chain, request, state))
+            return _gas_needed(state, tx)
         except Revert as exc:
             raise revert_error(_revert_bytes(exc)) from None
         except VMError as exc:
             raise RpcError(
-                SERVER_ERROR, f"gas required exceeds allowance ({state.gas_limit}): {exc!r}"
+                SERVER_ERROR, f"gas required exceeds allowance ({tx.gas}): {exc!r}"
             ) from None
         except ValidationError as exc:
             raise RpcError(SERVER_ERROR, f"insufficient funds for transfer: {exc}") from None
 
 
 @contextmanager
-def _next_block_state(chain: MiningChainAPI, header: BlockHeaderAPI) -> Iterator[StateAPI]:
-    """A throw-away state on top of the given block, with zero base fee.
+def _next_block_state(
+    chain: MiningChainAPI, header: BlockHeaderAPI, timeout_s: float
+) -> Iterator[StateAPI]:
+    """A throw-away state on top of the given block, with zero base fee, bounded in time.
 
     It is the block the next transaction would land in (number, timestamp), so a call
     predicts what a transaction sent now would do. Zero base fee plus zero gas price lets
     a caller without balance (or without `from`) read and estimate, as on geth.
     """
-    with chain.get_vm(at_header=header).in_costless_state() as state:
+    with (
+        call_bounds.deadline(timeout_s) as deadline,
+        chain.get_vm(at_header=header).in_costless_state() as state,
+    ):
+        call_bounds.bound_execution(state, deadline)
         yield state
 
 
 def _spoof(chain: MiningChainAPI, request: CallRequest, state: StateAPI) -> SignedTransactionAPI:
-    """The request as an unsigned transaction from its `from` (or the zero address)."""
+    """The request as an unsigned transaction from its `from` (or the zero address), with
+    the gas it asks for within the cap (as geth: more is capped, not refused)."""
     sender = request.sender or ZERO_ADDRESS
-    gas_limit = state.gas_limit
     unsigned = chain.get_transaction_builder().create_unsigned_transaction(
         nonce=state.get_nonce(sender),
         gas_price=0,
-        gas=min(request.gas or gas_limit, gas_limit),
+        gas=call_bounds.capped_gas(request.gas, state.gas_limit),
         to=request.to or b"",
         value=request.value,
         data=request.data,
@@ -88,15 +105,15 @@ def _gas_needed(state: StateAPI, tx: SignedTransactionAPI) -> int:
     """The least gas (within GAS_ESTIMATE_TOLERANCE) with which `tx` succeeds.
 
     py-evm's own estimator bisects from the intrinsic gas to the block gas limit: about 16
-    executions. Like geth, we run once with the whole limit, learn the gas actually burnt, and
-    search only just above it (the 63/64 call rule and the SSTORE stipend can require a little
-    more than was burnt): usually 3 or 4 executions. Raises the VMError of a call that fails
-    even with the block gas limit (a Revert carries the revert data).
+    executions. Like geth, we run once with all the gas `tx` allows, learn the gas actually
+    burnt, and search only just above it (the 63/64 call rule and the SSTORE stipend can
+    require a little more than was burnt): usually 3 or 4 executions. Raises the VMError of a
+    call that fails even with all that gas (a Revert carries the revert data).
     """
     intrinsic = tx.intrinsic_gas
     if not _execute_with_gas(state, tx, intrinsic).is_error:
         return intrinsic
-    cap = state.gas_limit
+    cap = tx.gas
     full = _execute_with_gas(state, tx, cap)
     if full.is_error:
         raise full.error

@@ -53,10 +53,15 @@ Handler = Callable[[list[Any]], Any]
 
 
 class RpcMethods:
-    """The handlers of every supported method, over one `ChainCore` (not thread-safe)."""
+    """The handlers of every supported method, over one `ChainCore`.
 
-    def __init__(self, core: ChainCore) -> None:
+    Not thread-safe, except that the handlers of the methods `rpc_lanes` puts in its READ and
+    CALL lanes read only committed blocks and state, so they may run beside mining.
+    """
+
+    def __init__(self, core: ChainCore, *, call_timeout_s: float) -> None:
         self._core = core
+        self._call_timeout_s = call_timeout_s
         self._filters = FilterRegistry()
         self._client_version = _client_version()
 
@@ -164,11 +169,15 @@ class RpcMethods:
 
     def _call(self, params: list[Any]) -> str:
         header, request = self._call_params(params)
-        return hex_data(execution.call(self._core.chain, header, request))
+        output = execution.call(self._core.chain, header, request, timeout_s=self._call_timeout_s)
+        return hex_data(output)
 
     def _estimate_gas(self, params: list[Any]) -> str:
         header, request = self._call_params(params)
-        return hex_quantity(execution.estimate_gas(self._core.chain, header, request))
+        gas = execution.estimate_gas(
+            self._core.chain, header, request, timeout_s=self._call_timeout_s
+        )
+        return hex_quantity(gas)
 
     def _call_params(self, params: list[Any]) -> tuple[BlockHeaderAPI, CallRequest]:
         """eth_call's and eth_estimateGas's shared params: call object, block, no overrides."""
@@ -187,8 +196,8 @@ class RpcMethods:
         (hash_param,) = unpack_params(params, 1)
         tx_hash = parse_hash(hash_param, "transaction hash")
         location = self._core.index.location(tx_hash)
-        if location is None:
-            return None
+        if location is None or location[0] > self._core.head_number():
+            return None  # unknown, or in the block being committed
         number, index = location
         return tx_hash, self._core.chain.get_canonical_block_by_number(number), index
 

@@ -1,9 +1,11 @@
 """HTTP JSON-RPC 2.0 front of the embedded chain, so any Ethereum client can use it.
 
-The event loop only reads, parses and writes; every chain call runs in one dedicated worker
-thread. One thread because eth-tester is not thread-safe and a chain is sequential anyway;
-off the loop because a transaction takes tens of milliseconds of CPU in py-evm, which would
-otherwise stall every other request (and the sentinel's REST API sharing the loop).
+The event loop only reads, parses and writes; the chain's work runs off the loop, because a
+transaction takes tens of milliseconds of CPU in py-evm, which would otherwise stall every
+other request (and the sentinel's REST API sharing the loop). Each request runs in its
+method's lane (`rpc_lanes`), a thread of its own: reads of committed data, calls (one at a
+time, clients in turn: `call_queue`), and the chain's own work (transactions, filters) one at
+a time, so an endless eth_call delays neither a block number nor a transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sentinel.chain.call_queue import CallClient, CallQueue, CallsRefused
 from sentinel.chain.embedded import EmbeddedChain
 from sentinel.chain.rpc_format import (
     INTERNAL_ERROR,
@@ -24,6 +27,7 @@ from sentinel.chain.rpc_format import (
     PARSE_ERROR,
     RpcError,
 )
+from sentinel.chain.rpc_lanes import Lane, lane_of
 from swarm_network.json_body import parse_json_body
 
 log = logging.getLogger(__name__)
@@ -31,9 +35,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_BATCH = 1000  # geth's default batch limit
 INLINE_PARSE_BYTES = 64 * 1024
+LIMIT_EXCEEDED = -32005  # EIP-1474
+READ_THREADS = 2  # a slow read (logs of many blocks) does not hold a block number
 
 CHAIN_KEY = web.AppKey("chain", EmbeddedChain)
-EXECUTOR_KEY = web.AppKey("chain_executor", ThreadPoolExecutor)
+LANES_KEY = web.AppKey("lane_executors", dict)
+CALL_QUEUE_KEY = web.AppKey("call_queue", CallQueue)
 MAX_BATCH_KEY = web.AppKey("max_batch", int)
 MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
 
@@ -48,26 +55,34 @@ def create_rpc_app(
 ) -> web.Application:
     """An aiohttp app answering JSON-RPC 2.0 (single or batch) on `POST /` for `chain`.
 
-    `GET /` describes the endpoint. The worker thread lives as long as the app runs (it is
-    started and shut down by the app's cleanup context).
+    `GET /` describes the endpoint. The lanes' threads live as long as the app runs (they
+    are started and shut down by the app's cleanup context).
     """
     app = web.Application(client_max_size=max_body_bytes)
     app[CHAIN_KEY] = chain
     app[MAX_BODY_KEY] = max_body_bytes
     app[MAX_BATCH_KEY] = max_batch
-    app.cleanup_ctx.append(_chain_worker)
+    app.cleanup_ctx.append(_lane_workers)
     app.router.add_post("/", _handle_post)
     app.router.add_get("/", _handle_get)
     return app
 
 
-async def _chain_worker(app: web.Application) -> AsyncIterator[None]:
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-rpc")
-    app[EXECUTOR_KEY] = executor
+async def _lane_workers(app: web.Application) -> AsyncIterator[None]:
+    executors = {
+        Lane.READ: ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="chain-read"),
+        Lane.CALL: ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-call"),
+        Lane.CHAIN: ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-rpc"),
+    }
+    app[LANES_KEY] = executors
+    app[CALL_QUEUE_KEY] = calls = CallQueue(executors[Lane.CALL])
+    calls.start()
     try:
         yield
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        await calls.stop()
+        for executor in executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 async def _handle_get(request: web.Request) -> web.Response:
@@ -94,11 +109,14 @@ async def _handle_post(request: web.Request) -> web.Response:
             payload = parse_json_body(body)
     except (ValueError, RecursionError):
         return _json(_error_response(None, PARSE_ERROR, "parse error"))
+    client = CallClient(
+        address=request.remote or "", forwarded_for=request.headers.get("X-Forwarded-For", "")
+    )
     if isinstance(payload, list):
-        answer = await _run_batch(app, payload)
+        answer = await _run_batch(app, payload, client)
     else:
-        answer = await _run_in_worker(app, [payload])
-        answer = answer[0] if answer else None
+        answers = await _run_in_lanes(app, [payload], client)
+        answer = answers[0] if answers else None
     if answer is None:
         return web.Response(status=204)  # notifications only: nothing to answer
     return _json(answer)
@@ -116,25 +134,64 @@ async def _read_body(request: web.Request) -> bytes | web.Response:
         return _json(too_large, status=413)
 
 
-async def _run_batch(app: web.Application, items: list[Any]) -> list[dict[str, Any]] | dict | None:
+async def _run_batch(
+    app: web.Application, items: list[Any], client: CallClient
+) -> list[dict[str, Any]] | dict | None:
     if not items:
         return _error_response(None, INVALID_REQUEST, "empty batch")
     if len(items) > app[MAX_BATCH_KEY]:
         return _error_response(
             None, INVALID_REQUEST, f"batch too large (max {app[MAX_BATCH_KEY]} requests)"
         )
-    answers = await _run_in_worker(app, items)
+    answers = await _run_in_lanes(app, items, client)
     return answers or None
 
 
-async def _run_in_worker(app: web.Application, items: list[Any]) -> list[dict[str, Any]]:
-    """Answer a batch in one hop to the chain thread; notifications leave no answer."""
+async def _run_in_lanes(
+    app: web.Application, items: list[Any], client: CallClient
+) -> list[dict[str, Any]]:
+    """Answer a batch, in its order: the reads in one hop to the read threads, the chain's
+    work in one hop to the chain thread, each call in its client's turn. Notifications leave
+    no answer."""
     chain = app[CHAIN_KEY]
     loop = asyncio.get_running_loop()
-    answers = await loop.run_in_executor(
-        app[EXECUTOR_KEY], lambda: [_answer(chain, item) for item in items]
+    positions: dict[Lane, list[int]] = {lane: [] for lane in Lane}
+    for position, item in enumerate(items):
+        method = item.get("method") if isinstance(item, dict) else None
+        positions[lane_of(method)].append(position)
+    answers: list[dict[str, Any] | None] = [None] * len(items)
+
+    async def one_hop(lane: Lane) -> None:
+        def answer_lane() -> list[dict[str, Any] | None]:
+            return [_answer(chain, items[position]) for position in positions[lane]]
+
+        lane_answers = await loop.run_in_executor(app[LANES_KEY][lane], answer_lane)
+        for position, answer in zip(positions[lane], lane_answers, strict=True):
+            answers[position] = answer
+
+    async def one_call(position: int) -> None:
+        answers[position] = await _queued_call(app, client, items[position])
+
+    await asyncio.gather(
+        *(one_hop(lane) for lane in (Lane.READ, Lane.CHAIN) if positions[lane]),
+        *(one_call(position) for position in positions[Lane.CALL]),
     )
     return [answer for answer in answers if answer is not None]
+
+
+async def _queued_call(
+    app: web.Application, client: CallClient, message: dict[str, Any]
+) -> dict[str, Any] | None:
+    chain = app[CHAIN_KEY]
+    try:
+        return await app[CALL_QUEUE_KEY].run(client, lambda: _answer(chain, message))
+    except CallsRefused as exc:
+        if "id" not in message:
+            return None  # a notification is answered by nothing, refused or not
+        request_id = message["id"]
+        return _error_response(
+            request_id if _valid_id(request_id) else None, LIMIT_EXCEEDED, str(exc)
+        )
 
 
 def _answer(chain: EmbeddedChain, message: Any) -> dict[str, Any] | None:

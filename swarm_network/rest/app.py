@@ -171,13 +171,16 @@ async def _forward_join(request: web.Request, raw: bytes) -> web.Response:
 
 
 async def rpc_proxy(request: web.Request) -> web.Response:
-    """Pass JSON-RPC through to the chain, byte for byte, so learners need only this URL."""
+    """Pass JSON-RPC through to the chain, byte for byte, so learners need only this URL.
+
+    The chain is told whom the request came from (`X-Forwarded-For`, as this node saw it,
+    never as the client claims), so that it takes the calls of this node's clients in turn
+    rather than as one client's."""
     ctx = request.app[CONTEXT]
     body = await request.read()
+    headers = {"Content-Type": "application/json", "X-Forwarded-For": request.remote or ""}
     try:
-        async with request.app[HTTP].post(
-            ctx.chain_rpc_url, data=body, headers={"Content-Type": "application/json"}
-        ) as resp:
+        async with request.app[HTTP].post(ctx.chain_rpc_url, data=body, headers=headers) as resp:
             payload = await resp.read()
             return web.Response(body=payload, status=resp.status, content_type="application/json")
     except (aiohttp.ClientError, TimeoutError) as exc:
