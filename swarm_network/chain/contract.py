@@ -195,8 +195,9 @@ class SwarmContract:
 
     def check_in(
         self, *, step: int, weight_hash: str, weightage: int, base_hash: str, rejected_mask: int = 0
-    ) -> None:
-        self.transact(
+    ) -> int:
+        """The number of the block the check-in is in: the events after it are news."""
+        receipt = self.transact(
             "checkIn",
             step,
             hex_to_hash(weight_hash),
@@ -205,6 +206,7 @@ class SwarmContract:
             rejected_mask,
             dry_run=False,
         )
+        return int(receipt["blockNumber"])
 
     def close_step(self, step: int) -> None:
         self.transact("closeStep", step)
