@@ -197,7 +197,7 @@ async def rpc_proxy(request: web.Request) -> web.Response:
             status=502,
         )
     if ctx.sentinel_url is None and SEND_METHOD in body:
-        _chain_head(request.app).poke()  # a block may have been mined: tell the waiters
+        await _chain_head(request.app).sent(payload)  # a block was mined: tell the waiters
     return web.Response(body=payload, status=resp.status, content_type="application/json")
 
 

@@ -7,16 +7,21 @@ asks "what happened after block N?" and the answer comes the moment a new block 
 How an SN node knows a block was mined without polling: every transaction of the swarm
 passes through a `/rpc` proxy, and the sentinel's is the one all of them reach (an SN node
 forwards `/rpc` and `/v1/events` to its sentinel, `rest/app.py`). When a raw transaction has
-gone through, the head is read again at once and every waiting request is answered. A slow
-backstop read (`BACKSTOP_S`) catches the rare transaction sent to the chain endpoint
-directly (the sentinel's own enrolments, an operator's tool); it is not on the steady path.
+gone through, its receipt (sent back in the same batch, `chain/transactions.py`) names its
+block, so the waiters are answered at once, without a chain read queued behind other work;
+a send without a receipt makes the head be read again at once. Waiters asking for the same
+blocks share one `eth_getLogs`. A slow backstop read (`BACKSTOP_S`) catches the rare
+transaction sent to the chain endpoint directly (the sentinel's own enrolments, an operator's
+tool); it is not on the steady path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
@@ -31,6 +36,8 @@ MAX_WAIT_S = 30.0
 #: Blocks of logs in one answer; a client further behind asks again from the new head.
 MAX_BLOCKS_PER_ANSWER = 1000
 SEND_METHOD = b"eth_sendRawTransaction"
+#: Log ranges kept for waiters that ask for the same blocks.
+LOG_RANGES_KEPT = 64
 
 
 class ChainHead:
@@ -40,10 +47,40 @@ class ChainHead:
         self.number = -1
         self._changed = asyncio.Condition()
         self._poked = asyncio.Event()
+        self._log_ranges: OrderedDict[tuple[int, int], asyncio.Task[Any]] = OrderedDict()
 
     def poke(self) -> None:
         """A transaction went through: read the head now."""
         self._poked.set()
+
+    async def sent(self, answer: bytes) -> None:
+        """A send went through `/rpc` and this was the chain's answer: the block its receipt
+        names is the new head; without a receipt in it, read the head."""
+        number = _receipt_block(answer)
+        if number is None:
+            self.poke()
+        else:
+            await self._advance(number)
+
+    async def _advance(self, number: int) -> None:
+        if number > self.number:
+            async with self._changed:
+                self.number = number
+                self._changed.notify_all()
+
+    def logs(
+        self, session: aiohttp.ClientSession, rpc_url: str, address: str, first: int, last: int
+    ) -> asyncio.Task[Any]:
+        """The contract's logs of blocks first..last: one request for every waiter asking."""
+        key = (first, last)
+        task = self._log_ranges.get(key)
+        if task is None or (task.done() and task.exception() is not None):
+            query = {"address": address, "fromBlock": hex(first), "toBlock": hex(last)}
+            task = asyncio.ensure_future(rpc(session, rpc_url, "eth_getLogs", [query]))
+            self._log_ranges[key] = task
+            while len(self._log_ranges) > LOG_RANGES_KEPT:
+                self._log_ranges.popitem(last=False)
+        return task
 
     async def wait_beyond(self, block: int, timeout_s: float) -> int:
         """The head once it is past `block`, or the head as it is after `timeout_s`."""
@@ -65,10 +102,24 @@ class ChainHead:
             except (aiohttp.ClientError, TimeoutError, ValueError, LookupError) as exc:
                 log.debug("chain head not read: %s", exc)
                 continue
-            if number > self.number:
-                async with self._changed:
-                    self.number = number
-                    self._changed.notify_all()
+            await self._advance(number)
+
+
+def _receipt_block(answer: bytes) -> int | None:
+    """The block number of the (last) receipt in a JSON-RPC answer, if there is one."""
+    try:
+        parsed = json.loads(answer)
+    except ValueError:
+        return None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    numbers = [
+        int(item["result"]["blockNumber"], 16)
+        for item in items
+        if isinstance(item, dict)
+        and isinstance(item.get("result"), dict)
+        and isinstance(item["result"].get("blockNumber"), str)
+    ]
+    return max(numbers) if numbers else None
 
 
 async def rpc(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> Any:
@@ -107,12 +158,7 @@ async def answer_events(
         return web.json_response({"head": max(number, after), "logs": []})
     last = min(number, after + MAX_BLOCKS_PER_ANSWER)
     try:
-        logs = await rpc(
-            session,
-            rpc_url,
-            "eth_getLogs",
-            [{"address": contract_address, "fromBlock": hex(after + 1), "toBlock": hex(last)}],
-        )
+        logs = await asyncio.shield(head.logs(session, rpc_url, contract_address, after + 1, last))
     except (aiohttp.ClientError, TimeoutError, ValueError, LookupError) as exc:
         raise web.HTTPServiceUnavailable(reason=f"chain unreachable: {exc}") from exc
     return web.json_response({"head": last, "logs": logs})
