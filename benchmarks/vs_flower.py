@@ -77,6 +77,9 @@ def main() -> int:
             + ", ".join(f"{k} {ms(v)}" for k, v in floor.items())
             + f"; our last run's transactions over {last.steps} steps: {last.transactions}"
         )
+        print(
+            f"{rows[-1]}\n{details[-1]}", file=sys.stderr, flush=True
+        )  # in case a later size fails
     print(
         table(
             [
