@@ -32,6 +32,7 @@ class CheckedIn:
     weight_hash: str
     standing: Standing
     caught_up: bool
+    block: int  # the block the check-in is in
 
 
 def check_in(ctx: RoundContext, arrays: Arrays, standing: Standing) -> CheckedIn:
@@ -39,14 +40,14 @@ def check_in(ctx: RoundContext, arrays: Arrays, standing: Standing) -> CheckedIn
     for _ in range(MAX_CHECK_IN_ATTEMPTS):
         weight_hash = ctx.store.put_bytes(encode_weights(arrays))
         try:
-            ctx.contract.check_in(
+            block = ctx.contract.check_in(
                 step=standing.step,
                 weight_hash=weight_hash,
                 weightage=ctx.training.weightage,
                 base_hash=standing.base_hash,
                 rejected_mask=standing.refused_mask,
             )
-            return CheckedIn(arrays, weight_hash, standing, caught_up)
+            return CheckedIn(arrays, weight_hash, standing, caught_up, block)
         except StepNotOpen:
             arrays, standing = catch_up.to_open_step(ctx, arrays, standing)
         except StaleBase as exc:

@@ -21,6 +21,8 @@ from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
 from swarm_network.errors import AdmissionError, AlreadyConfigured, ChainError, ConfigError
+from swarm_network.feed_client import EventFeed
+from swarm_network.files.fetch import Fetcher
 from swarm_network.files.server import BackgroundServer, create_file_app
 from swarm_network.files.store import FileStore
 
@@ -60,6 +62,8 @@ class LearnerNode:
         self.store = FileStore(settings.node_dir / "files")
         self.account = load_or_create_key(settings.node_dir / "node.key")
         self._server: BackgroundServer | None = None
+        self.fetcher = Fetcher(self.store, timeout_s=settings.peer_timeout_s)
+        self.feed = EventFeed(settings.sn_url)
         self.contract: SwarmContract | None = None
 
     @property
@@ -160,9 +164,7 @@ class LearnerNode:
             max_staleness=config.max_staleness,
             weightage=self.settings.weightage(merge),
         )
-        peers = PeerFiles(
-            contract=self.contract, store=self.store, timeout_s=self.settings.peer_timeout_s
-        )
+        peers = PeerFiles(contract=self.contract, fetcher=self.fetcher, schema=schema)
         return RoundContext(
             contract=self.contract,
             store=self.store,
@@ -170,9 +172,12 @@ class LearnerNode:
             schema=schema,
             training=training,
             peers=peers,
+            feed=self.feed,
         )
 
     def stop(self) -> None:
+        self.fetcher.close()
+        self.feed.close()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -41,7 +41,7 @@ def run_round(
     step = checked.standing.step
     checked_in = time.monotonic()
 
-    wait_closed(ctx, step)
+    wait_closed(ctx, step, since_block=checked.block, own_hash=checked.weight_hash)
     on_chain = ctx.contract.contributions(step)
     eligible = eligible_contributions(on_chain, _agreed_base(ctx, step))
     for c in eligible:

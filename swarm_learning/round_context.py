@@ -11,6 +11,7 @@ from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema
 from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract
+from swarm_network.feed_client import EventFeed
 from swarm_network.files.store import FileStore
 
 #: How fast chain polling backs off while waiting (from `poll_interval_s` up to
@@ -26,6 +27,9 @@ class RoundContext:
     schema: WeightSchema
     training: Training
     peers: PeerFiles
+    #: Chain events pushed by the SN node; None (a chain without an SN node in front, as in
+    #: tests of the round alone): waits poll the contract instead.
+    feed: EventFeed | None = None
 
     def polling(self, deadline_s: float | None) -> Backoff:
         """Chain polling while waiting: fast at first, then backing off; for at most

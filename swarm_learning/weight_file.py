@@ -44,6 +44,29 @@ _NUMPY_DTYPES: dict[str, np.dtype] = {
 }
 
 
+#: What a header entry may take beyond its name and numbers (the JSON keys, the dtype tag,
+#: quotes and brackets), and what the whole header may take beyond its entries (safetensors'
+#: padding to 8 bytes, a short `__metadata__`).
+HEADER_BYTES_PER_TENSOR = 96
+HEADER_BYTES_EXTRA = 4096
+#: Digits and a comma of one number in a header (a shape dimension or a data offset).
+HEADER_BYTES_PER_NUMBER = 21
+
+
+def max_file_bytes(schema: WeightSchema) -> int:
+    """The most bytes a weight file of `schema` can have: its data plus a generous bound on
+    its header. A peer's file longer than this cannot be valid, so a download stops there
+    instead of reading whatever a peer chooses to send."""
+    data = sum(spec.num_elements * np.dtype(spec.dtype).itemsize for spec in schema.tensors)
+    header = HEADER_BYTES_EXTRA + sum(
+        HEADER_BYTES_PER_TENSOR
+        + 6 * len(spec.name.encode("utf-8"))  # worst case: every byte escaped as \u00XX
+        + HEADER_BYTES_PER_NUMBER * (len(spec.shape) + 2)
+        for spec in schema.tensors
+    )
+    return 8 + header + data
+
+
 @dataclass(frozen=True)
 class TensorExtent:
     """Where one tensor's bytes lie in the file, and how to read them."""

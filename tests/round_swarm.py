@@ -22,6 +22,7 @@ from swarm_learning.settings import LearnerSettings
 from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema, encode_weights
 from swarm_network.chain import SwarmContract, connect
+from swarm_network.files.fetch import Fetcher
 from swarm_network.files.server import BackgroundServer, create_file_app
 from swarm_network.files.store import FileStore
 
@@ -65,7 +66,13 @@ def arrays_of(value: float) -> Arrays:
 
 
 def make_learners(
-    chain: Chain, tmp_path: Path, count: int, *, min_peers: int, max_staleness: int = 0
+    chain: Chain,
+    tmp_path: Path,
+    count: int,
+    *,
+    min_peers: int,
+    max_staleness: int = 0,
+    peer_timeout_s: float | None = None,
 ) -> list[Learner]:
     """`count` enrolled learners of a training merging with `mean`, grace period 0."""
     admin = chain.admin
@@ -87,7 +94,10 @@ def make_learners(
                 merge_method="mean",
                 merge_params="{}",
             )
-        settings = LearnerSettings.resolve({"node_dir": tmp_path / f"l{i}"}, environ={})
+        given: dict[str, object] = {"node_dir": tmp_path / f"l{i}"}
+        if peer_timeout_s is not None:
+            given["peer_timeout_s"] = peer_timeout_s
+        settings = LearnerSettings.resolve(given, environ={})
         merge = choose_merge("mean", {})
         rounds = RoundContext(
             contract=contract,
@@ -100,7 +110,11 @@ def make_learners(
                 max_staleness=max_staleness,
                 weightage=settings.weightage(merge),
             ),
-            peers=PeerFiles(contract=contract, store=own, timeout_s=settings.peer_timeout_s),
+            peers=PeerFiles(
+                contract=contract,
+                fetcher=Fetcher(own, timeout_s=settings.peer_timeout_s),
+                schema=schema,
+            ),
         )
         learners.append(
             Learner(rounds=rounds, served=served, server=server, address=account.address)
@@ -111,6 +125,7 @@ def make_learners(
 def stop(learners: list[Learner]) -> None:
     for learner in learners:
         learner.server.stop()
+        learner.rounds.peers.fetcher.close()
 
 
 def run_rounds(

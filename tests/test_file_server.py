@@ -13,8 +13,8 @@ import requests
 from aiohttp import web
 
 from swarm_network.errors import HashMismatch, InvalidWeights, PeerUnavailable
-from swarm_network.files.fetch import fetch_many, fetch_verified
-from swarm_network.files.server import BackgroundServer, create_file_app
+from swarm_network.files.fetch import Fetcher, fetch_many, fetch_verified
+from swarm_network.files.server import STORE_KEY, BackgroundServer, create_file_app, serve_file
 from swarm_network.files.store import FileStore
 
 TIMEOUT_S = 5.0
@@ -90,13 +90,26 @@ def test_fetch_verified_ok(
     assert path.read_bytes() == data
 
 
-def test_fetch_verified_with_given_session(
-    server: BackgroundServer, server_store: FileStore, client_store: FileStore
+def test_a_fetcher_reuses_one_connection_per_peer(
+    server_store: FileStore, client_store: FileStore
 ) -> None:
-    digest = server_store.put_bytes(b"via a session")
-    with requests.Session() as session:
-        fetch_verified(server.url + "/", digest, client_store, timeout_s=TIMEOUT_S, session=session)
-    assert client_store.read_bytes(digest) == b"via a session"
+    """Keep-alive: several files from one peer come over one TCP connection."""
+    peers: list[object] = []
+
+    async def record_peer(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername"))
+        return await serve_file(request)
+
+    digests = [server_store.put_bytes(f"file {i}".encode()) for i in range(3)]
+    app = web.Application()
+    app[STORE_KEY] = server_store
+    app.router.add_get("/files/{sha256}", record_peer)
+    with BackgroundServer(app) as server, Fetcher(client_store, timeout_s=TIMEOUT_S) as fetcher:
+        for digest in digests:
+            assert fetcher.submit([server.url], digest).result() == client_store.path(digest)
+    assert len(peers) == 3
+    assert len(set(peers)) == 1, peers
 
 
 def test_fetch_returns_at_once_when_already_stored(client_store: FileStore) -> None:
@@ -166,7 +179,7 @@ def test_fetch_many_reports_each_file_and_never_raises(
         (server.url, forged),
         (server.url, missing),
     ]
-    results = fetch_many(jobs, client_store, timeout_s=TIMEOUT_S, max_workers=3)
+    results = fetch_many(jobs, client_store, timeout_s=TIMEOUT_S, max_parallel=3)
     assert set(results) == {*good, forged, missing}
     for digest in good:
         assert results[digest] == client_store.path(digest)

@@ -33,7 +33,8 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _get_file(request: web.Request) -> web.StreamResponse:
+async def serve_file(request: web.Request) -> web.StreamResponse:
+    """`GET /files/{sha256}` of the store in `request.app[STORE_KEY]`."""
     sha = request.match_info["sha256"]
     if not is_sha256_hex(sha):
         return _error(400, "file id must be a sha256 hex string (64 lowercase hex characters)")
@@ -57,7 +58,7 @@ def create_file_app(store: FileStore) -> web.Application:
     app.add_routes(
         [
             web.get("/health", _health),
-            web.get("/files/{sha256}", _get_file),  # also answers HEAD
+            web.get("/files/{sha256}", serve_file),  # also answers HEAD
         ]
     )
     return app

@@ -90,6 +90,12 @@ class FileStore:
         self._write_atomically(expected_sha, chunks, expected_sha=expected_sha, max_bytes=max_bytes)
         return path
 
+    def incoming(self, expected_sha: str, *, max_bytes: int | None = None) -> IncomingFile:
+        """A file being received piece by piece (`write`), that appears under `expected_sha`
+        only if its bytes hash to it (`commit`); `abort` drops it. For callers that receive
+        asynchronously and cannot hand over an iterator."""
+        return IncomingFile(self, expected_sha, max_bytes=max_bytes)
+
     def _write_atomically(
         self,
         sha: str,
@@ -98,33 +104,62 @@ class FileStore:
         expected_sha: str,
         max_bytes: int | None,
     ) -> None:
-        final = self.path(sha)
-        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self._root)
-        temp = Path(temp_name)
+        incoming = IncomingFile(self, expected_sha, max_bytes=max_bytes)
         try:
-            digest = hashlib.sha256()
-            size = 0
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    if not chunk:
-                        continue
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise InvalidWeights(
-                            f"file {expected_sha} is larger than the limit of {max_bytes} bytes"
-                        )
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            actual = digest.hexdigest()
-            if actual != expected_sha:
-                raise HashMismatch(
-                    f"content hashes to {actual}, expected {expected_sha} ({size} bytes)"
-                )
-            os.chmod(temp, 0o644)  # mkstemp makes it 0600; the content is public to the swarm
-            os.replace(temp, final)
-            logger.debug("stored %s (%d bytes)", sha, size)
+            for chunk in chunks:
+                incoming.write(chunk)
+            incoming.commit()
         except BaseException:
-            temp.unlink(missing_ok=True)
+            incoming.abort()
             raise
+
+
+class IncomingFile:
+    """A hidden temp file in the store, hashed as it is written; renamed to its sha256 name
+    (atomically, after fsync) by `commit` once the hash matches. Not thread-safe: one writer."""
+
+    def __init__(self, store: FileStore, expected_sha: str, *, max_bytes: int | None) -> None:
+        self._final = store.path(expected_sha)
+        self._expected_sha = expected_sha
+        self._max_bytes = max_bytes
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=store.root)
+        self._temp = Path(temp_name)
+        self._handle = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, *chunks: bytes) -> None:
+        """Append `chunks`; InvalidWeights once more than `max_bytes` were given in all."""
+        for chunk in chunks:
+            self.size += len(chunk)
+            if self._max_bytes is not None and self.size > self._max_bytes:
+                raise InvalidWeights(
+                    f"file {self._expected_sha} is larger than the limit of {self._max_bytes} bytes"
+                )
+            self._digest.update(chunk)
+            self._handle.write(chunk)
+
+    def commit(self) -> Path:
+        """Check the hash and put the file under its name; HashMismatch (and the temp file
+        deleted) if the bytes are not the expected ones."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            actual = self._digest.hexdigest()
+            if actual != self._expected_sha:
+                raise HashMismatch(
+                    f"content hashes to {actual}, expected {self._expected_sha} ({self.size} bytes)"
+                )
+            os.chmod(self._temp, 0o644)  # mkstemp makes it 0600; the content is public
+            os.replace(self._temp, self._final)
+        except BaseException:
+            self.abort()
+            raise
+        logger.debug("stored %s (%d bytes)", self._expected_sha, self.size)
+        return self._final
+
+    def abort(self) -> None:
+        """Drop what was received; safe to call more than once, also after `commit`."""
+        self._handle.close()
+        self._temp.unlink(missing_ok=True)

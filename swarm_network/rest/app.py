@@ -8,6 +8,7 @@ records into JSON with `views`. Learners also join and reach the chain through h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from swarm_network.chain import SwarmContract
 from swarm_network.json_body import parse_json_body
 from swarm_network.pipeline.rest import PIPELINE_ROUTES
 from swarm_network.rest import views
+from swarm_network.rest.chain_feed import SEND_METHOD, ChainHead, answer_events
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
 
@@ -45,6 +47,8 @@ class NodeContext:
 
 CONTEXT = web.AppKey("context", NodeContext)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+HEAD = web.AppKey("chain_head", ChainHead)
+HEAD_TASK = web.AppKey("chain_head_task", asyncio.Task)
 
 
 def _int_param(raw: str, name: str, *, minimum: int = 0) -> int:
@@ -170,6 +174,14 @@ async def _forward_join(request: web.Request, raw: bytes) -> web.Response:
         return json_error(503, f"sentinel unreachable: {exc}")
 
 
+def _rpc_upstream(ctx: NodeContext) -> str:
+    """Where `/rpc` goes: an SN node's sentinel, so that every transaction of the swarm
+    passes the sentinel's proxy and wakes its event feed; the sentinel's own chain."""
+    if ctx.sentinel_url is not None:
+        return f"{ctx.sentinel_url}/rpc"
+    return ctx.chain_rpc_url
+
+
 async def rpc_proxy(request: web.Request) -> web.Response:
     """Pass JSON-RPC through to the chain, byte for byte, so learners need only this URL.
 
@@ -180,9 +192,8 @@ async def rpc_proxy(request: web.Request) -> web.Response:
     body = await request.read()
     headers = {"Content-Type": "application/json", "X-Forwarded-For": request.remote or ""}
     try:
-        async with request.app[HTTP].post(ctx.chain_rpc_url, data=body, headers=headers) as resp:
+        async with request.app[HTTP].post(_rpc_upstream(ctx), data=body, headers=headers) as resp:
             payload = await resp.read()
-            return web.Response(body=payload, status=resp.status, content_type="application/json")
     except (aiohttp.ClientError, TimeoutError) as exc:
         return web.json_response(
             {
@@ -192,6 +203,41 @@ async def rpc_proxy(request: web.Request) -> web.Response:
             },
             status=502,
         )
+    if ctx.sentinel_url is None and SEND_METHOD in body:
+        await _chain_head(request.app).sent(payload)  # a block was mined: tell the waiters
+    return web.Response(body=payload, status=resp.status, content_type="application/json")
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Long-poll of the contract's logs (`chain_feed`); an SN node asks its sentinel's feed,
+    the one that sees every transaction."""
+    ctx = request.app[CONTEXT]
+    if ctx.sentinel_url is None:
+        return await answer_events(
+            request,
+            _chain_head(request.app),
+            request.app[HTTP],
+            ctx.chain_rpc_url,
+            ctx.contract.address,
+        )
+    try:
+        async with request.app[HTTP].get(
+            f"{ctx.sentinel_url}/v1/events", params=request.query
+        ) as resp:
+            payload = await resp.read()
+            return web.Response(body=payload, status=resp.status, content_type="application/json")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return json_error(503, f"sentinel unreachable: {exc}")
+
+
+def _chain_head(app: web.Application) -> ChainHead:
+    """The feed's head follower, started on first use (the node's context is set by then)."""
+    if HEAD not in app:
+        head = ChainHead()
+        app[HEAD] = head
+        app[HEAD_TASK] = asyncio.create_task(head.follow(app[HTTP], app[CONTEXT].chain_rpc_url))
+        head.poke()
+    return app[HEAD]
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -203,6 +249,11 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[HTTP] = session
         yield
+        task = app.get(HEAD_TASK)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 ROUTES = [
@@ -213,6 +264,7 @@ ROUTES = [
     web.get("/v1/steps", list_steps),
     web.get("/v1/steps/{step}", get_step),
     web.post("/v1/join", join),
+    web.get("/v1/events", events),
     web.post("/rpc", rpc_proxy),
     web.get("/openapi.json", openapi),
     *PIPELINE_ROUTES,  # their handlers read `app[PIPELINE]`, set at start-up like CONTEXT

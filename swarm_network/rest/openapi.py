@@ -173,6 +173,27 @@ OPENAPI: dict[str, Any] = {
                 "responses": _ok({"$ref": "#/components/schemas/Step"}, "the step"),
             }
         },
+        "/v1/events": {
+            "get": {
+                "summary": "Long-poll: the contract's logs of the blocks after `after`, as soon "
+                "as there is one (empty after `timeout` seconds, at most 30)",
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "timeout", "in": "query", "schema": {"type": "number"}},
+                ],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "required": ["head", "logs"],
+                        "properties": {
+                            "head": {"type": "integer"},
+                            "logs": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                    "the new head and the contract's logs up to it (JSON-RPC log objects)",
+                ),
+            }
+        },
         "/v1/join": {
             "post": {
                 "summary": "Ask the sentinel to enrol a node (needs the swarm's join token)",
