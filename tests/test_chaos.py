@@ -11,7 +11,8 @@ round, transfers and merges included. The seed of each trial is printed (`pytest
 trial is replayed with `SWARM_CHAOS_SEED=<seed>`.
 
 Marked `chaos`: `pytest -m chaos` runs only these, `-m "not chaos"` leaves them out. The quick
-suite runs `SWARM_CHAOS_TRIALS` (default 2) learner trials; a full run sets it to 10.
+suite runs `SWARM_CHAOS_TRIALS` (default 1) learner trials and the sentinel trial: 2 trials, a
+few minutes on a loaded 2-core machine; a full run sets it to 10.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ PROGRAM = Path(__file__).with_name("churn_program.py")
 LEARNERS = 4
 STEPS = 20
 KILLS_PER_TRIAL = 3
-TRIALS = int(os.environ.get("SWARM_CHAOS_TRIALS", "2"))
+TRIALS = int(os.environ.get("SWARM_CHAOS_TRIALS", "1"))
 BASE_SEED = int(os.environ.get("SWARM_CHAOS_SEED", "1400"))
 ENV = {
     "SWARM_GRACE_SECONDS": "2",
@@ -169,7 +170,11 @@ class Trial:
         return hashes
 
     def report(self) -> str:
-        tails = {name: p.log_tail(15) for name, p in self.procs.items()}
+        tails = {}
+        for name in self.procs:
+            log_path = self.work_dir / name / "model" / "churn_program_sw.log"
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            tails[name] = "\n".join(text.splitlines()[-8:]) + self.procs[name].log_tail(8)
         return f"seed {self.seed}; events: {self.events}; logs: {tails}"
 
 
@@ -205,12 +210,38 @@ def run_trial(trial: Trial, *, sentinel_kills: int) -> None:
     assert final.ended and final.model_hash is not None, (final, trial.report())
     hashes = trial.final_hashes()
     assert set(hashes.values()) == {final.model_hash}, (hashes, final, trial.report())
-    # No bad merge: every merge a participant reported is its step's agreed model.
-    for step in range(trial.contract.current_step()):
-        agreed = trial.contract.step(step).agreed_hash
-        reported = {c.merged_hash for c in trial.contract.contributions(step) if c.merged_hash}
-        assert reported <= {agreed}, (step, reported, agreed, trial.report())
-    print(f"chaos trial seed {trial.seed}: ok; {trial.events}", flush=True)
+    dissents = assert_no_bad_merge(trial, final.step)
+    print(f"chaos trial seed {trial.seed}: ok; dissents {dissents}; {trial.events}", flush=True)
+
+
+def assert_no_bad_merge(trial: Trial, final_step: int) -> list[tuple[str, int]]:
+    """Every step up to the final one has an agreed merge, no file was refused for a hash or
+    content problem (nobody sends bad files here), and no learner built on a merge the swarm
+    did not agree on: a learner whose merge lost the vote (it got a file from a peer killed
+    mid-transfer that the others did not get) caught up from the agreed model next. Returns
+    those dissents (learner, step)."""
+    agreed = {k: trial.contract.step(k).agreed_hash for k in range(final_step + 1)}
+    undecided = [k for k, h in agreed.items() if h is None]
+    assert not undecided or set(undecided) <= _nobody_reported(trial, undecided), (
+        undecided,
+        trial.report(),
+    )
+    dissents = []
+    for name in trial.procs:
+        path = trial.work_dir / name / "model" / "sync_steps.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for row, after in zip(rows, [*rows[1:], None], strict=True):
+            for _address, reason in row["refused"]:
+                assert "hash" not in reason and "tensor" not in reason, (name, row, trial.report())
+            if row["participants"] and row["merged_hash"] != agreed.get(row["step"]):
+                dissents.append((name, row["step"]))
+                assert after is None or after["caught_up"], (name, row, after, trial.report())
+    return dissents
+
+
+def _nobody_reported(trial: Trial, steps: list[int]) -> set[int]:
+    """Steps whose participants all died before reporting: no merge can be agreed there."""
+    return {k for k in steps if not any(c.merged_hash for c in trial.contract.contributions(k))}
 
 
 @pytest.mark.parametrize("trial_index", range(TRIALS))
