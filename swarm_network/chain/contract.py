@@ -278,4 +278,5 @@ class SwarmContract:
             live_learners=self.live_learners(current),
             open_step=self.step(current),
             config=self.training_config(),
+            training_ended=self.training_ended(),
         )

@@ -89,6 +89,7 @@ class SwarmSummary:
     live_learners: int
     open_step: StepRecord
     config: TrainingConfig
+    training_ended: bool = False  # recorded on chain: no step runs any more
 
 
 def training_config_from_call(raw: tuple) -> TrainingConfig:
