@@ -52,16 +52,14 @@ def finish_training(
     return _adopt(ctx, arrays, model_hash, final), final.model_hash
 
 
-def adopt_final_model(
-    ctx: RoundContext, arrays: Arrays, previous: RoundResult | None
-) -> tuple[Arrays, RoundResult]:
+def adopt_final_model(ctx: RoundContext, arrays: Arrays) -> tuple[Arrays, RoundResult]:
     """The round of a learner that checked in after the training ended: no step runs; it
     takes the swarm's final model (or keeps its own if no step's merge was decided)."""
     started = time.monotonic()
     final = ctx.contract.final_model()
-    own_hash = ZERO_HASH if previous is None else previous.merged_hash
+    own_hash = ctx.store.put_bytes(encode_weights(arrays))  # its own work, not merged
     if final.model_hash is None or final.step is None:
-        step, model_hash = max(final.open_step - 1, 0), ctx.store.put_bytes(encode_weights(arrays))
+        step, model_hash = max(final.open_step - 1, 0), own_hash
     else:
         step, model_hash = final.step, final.model_hash
         arrays = _adopt(ctx, arrays, own_hash, final)

@@ -42,7 +42,7 @@ def run_round(
     try:
         checked = check_in(ctx, arrays, Standing.after(previous))
     except TrainingEnded:
-        return adopt_final_model(ctx, arrays, previous)
+        return adopt_final_model(ctx, arrays)
     step = checked.standing.step
     checked_in = time.monotonic()
 

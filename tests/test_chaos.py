@@ -139,8 +139,9 @@ class Trial:
 
     def kill_the_sentinel(self) -> None:
         assert self.swarm.sentinel is not None
+        step = self.contract.current_step()  # read while it is up
         self.swarm.sentinel.kill()
-        self.note(f"killed the sentinel at step {self.contract.current_step()}")
+        self.note(f"killed the sentinel at step {step}")
         time.sleep(self.rng.uniform(0.5, 2.0))
         self.swarm.start_sentinel()
         self.note("sentinel back")
