@@ -28,6 +28,13 @@ pragma solidity ^0.8.24;
 ///    staleness s, and every node merges it with weight `weightage / (1 + s)`.
 ///  - With each merge report a learner also records which participants it left out (a bit per
 ///    participant, in the order of `getContributions`), so refusals are visible on chain.
+///  - The end of the training (docs/ARCHITECTURE.md, "The end of the training"): once one
+///    learner has finished, a step waits for the live learners that have not finished, and for
+///    those only until its first check-in is `graceSeconds` old (a learner that died without
+///    finishing cannot hold the last learners' quorum longer). The training ends, for everyone
+///    at once, when a learner has finished, the open step is empty and no unfinished learner is
+///    live at it; from then on check-ins are refused, and `finalModel()` names the one model
+///    every learner ends with.
 ///  - Every refusal is a custom error (below), so clients decode which rule refused and with
 ///    which values from the ABI instead of matching message text.
 contract SwarmLearning {
@@ -58,6 +65,7 @@ contract SwarmLearning {
         uint64 openedAt;
         uint64 quorumAt;
         uint64 closedAt;
+        uint64 firstInAt; // time of the first check-in; 0 = nobody yet
         bytes32 agreedHash;
         address[] participants;
         bytes32[] reportedHashes; // distinct merge hashes reported, for settling
@@ -99,6 +107,8 @@ contract SwarmLearning {
     error MergeAlreadyAgreed(uint64 step);
     error NoMajorityYet(uint64 step);
     error ZeroMergedHash();
+    /// The training has ended with step `openStep` open: no step runs any more.
+    error TrainingEnded(uint64 openStep);
 
     address public admin; // not immutable: runtime code then equals the artifact, which nodes verify
 
@@ -113,6 +123,8 @@ contract SwarmLearning {
     uint64 public currentStep;
     uint32 public learnerCount;
     uint32 public finishedCount;
+    bool public trainingEnded;
+    uint64 public endedAtStep; // the step that was open when the training ended
 
     mapping(address => Node) private nodes;
     address[] private nodeList;
@@ -144,6 +156,7 @@ contract SwarmLearning {
     event MergeReported(uint64 indexed step, address indexed node, bytes32 mergedHash, uint256 rejectedMask);
     event MergeAgreed(uint64 indexed step, bytes32 mergedHash, uint32 votes);
     event NodeFinished(address indexed node, uint64 lastStep);
+    event TrainingFinished(uint64 openStep);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert OnlySentinel(msg.sender);
@@ -225,6 +238,7 @@ contract SwarmLearning {
     {
         Node storage n = nodes[msg.sender];
         if (!configured) revert NotConfigured();
+        if (trainingEnded) revert TrainingEnded(endedAtStep);
         if (n.finished) revert NodeHasFinished(msg.sender);
         if (step != currentStep) revert StepNotOpen(step, currentStep);
         if (weightHash == bytes32(0)) revert ZeroWeightHash();
@@ -252,10 +266,13 @@ contract SwarmLearning {
             rejectedMask: 0
         });
         s.participants.push(msg.sender);
+        if (s.firstInAt == 0) {
+            s.firstInAt = uint64(block.timestamp);
+        }
         n.lastStep = step + 1;
         emit CheckedIn(step, msg.sender, weightHash, baseHash, weightage, staleness);
 
-        if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum()) {
+        if (s.quorumAt == 0 && s.participants.length >= _quorum(step)) {
             s.quorumAt = uint64(block.timestamp);
             emit QuorumReached(step, s.quorumAt);
         }
@@ -292,11 +309,11 @@ contract SwarmLearning {
     function closeStep(uint64 step) external onlyEnrolled {
         if (step != currentStep) revert StepNotOpen(step, currentStep);
         Step storage s = steps[step];
-        if (s.quorumAt == 0 && s.participants.length >= effectiveQuorum() && s.participants.length > 0) {
+        if (s.quorumAt == 0 && s.participants.length >= _quorum(step) && s.participants.length > 0) {
             s.quorumAt = uint64(block.timestamp);
             emit QuorumReached(step, s.quorumAt);
         }
-        if (s.quorumAt == 0) revert QuorumNotReached(step, uint32(s.participants.length), effectiveQuorum());
+        if (s.quorumAt == 0) revert QuorumNotReached(step, uint32(s.participants.length), _quorum(step));
         if (step > 0 && !_previousAgreed(step)) {
             _settle(step - 1); // participants that died must not block the swarm
         }
@@ -353,6 +370,21 @@ contract SwarmLearning {
         n.finished = true;
         finishedCount += 1;
         emit NodeFinished(msg.sender, n.lastStep);
+        _endIfDone();
+    }
+
+    /// @dev The training ends once a learner has finished, nobody is in the open step and no
+    /// learner that has not finished is live at it: nobody is left who could run a step.
+    function _endIfDone() private {
+        if (trainingEnded || finishedCount == 0) {
+            return;
+        }
+        if (steps[currentStep].participants.length != 0 || liveLearners(currentStep) != 0) {
+            return;
+        }
+        trainingEnded = true;
+        endedAtStep = currentStep;
+        emit TrainingFinished(currentStep);
     }
 
     function _report(uint64 step, bytes32 mergedHash, uint256 rejectedMask) private {
@@ -381,6 +413,7 @@ contract SwarmLearning {
         currentStep = step + 1;
         steps[step + 1].openedAt = uint64(block.timestamp);
         emit StepClosed(step, uint32(s.participants.length), s.closedAt);
+        _endIfDone();
     }
 
     /// @dev The previous step's merge is agreed, or nobody can ever report it: it closed a
@@ -397,46 +430,102 @@ contract SwarmLearning {
         return p.closed && p.reports == 0 && block.timestamp >= uint256(p.closedAt) + graceSeconds;
     }
 
-    /// @dev Every live learner has checked in. Which learners, not how many: a participant that
-    /// finished is no longer live but is still a participant, and must not stand in for a live
-    /// learner that has not checked in yet.
+    /// @dev Every awaited learner has checked in. Which learners, not how many: a participant
+    /// that finished is no longer live but is still a participant, and must not stand in for a
+    /// live learner that has not checked in yet.
     function _allLiveIn(uint64 step) private view returns (bool) {
         for (uint256 i = 0; i < nodeList.length; i++) {
             address node = nodeList[i];
-            if (_isLive(nodes[node], step) && contributions[step][node].weightHash == bytes32(0)) {
+            if (_isAwaited(node, step) && contributions[step][node].weightHash == bytes32(0)) {
                 return false;
             }
         }
         return true;
     }
 
-    function _isLive(Node storage n, uint64 step) private view returns (bool) {
-        return n.role == ROLE_LEARNER && !n.finished && (n.lastStep >= step || n.enrolledAtStep + 1 >= step);
+    /// @dev A learner `step` waits for: live (not finished, and in the previous step or this one,
+    /// or just enrolled). Once learners have started finishing, a live learner that is not in
+    /// is waited for only until the step's first check-in is a grace period old: it may have
+    /// died, and the last learners must not wait for it for ever.
+    function _isAwaited(address node, uint64 step) private view returns (bool) {
+        Node storage n = nodes[node];
+        bool live = n.role == ROLE_LEARNER && !n.finished
+            && (n.lastStep >= step || n.enrolledAtStep + 1 >= step);
+        if (!live || finishedCount == 0 || contributions[step][node].weightHash != bytes32(0)) {
+            return live;
+        }
+        uint64 firstIn = steps[step].firstInAt;
+        return firstIn == 0 || block.timestamp < uint256(firstIn) + graceSeconds;
+    }
+
+    /// @dev min_peers; once learners start finishing, lowered to the learners `step` waits for
+    /// (at least 1), so the last learners of an uneven training are not left waiting for peers
+    /// that are gone for good. Learners that have not enrolled yet never lower it.
+    function _quorum(uint64 step) private view returns (uint32) {
+        if (finishedCount == 0) {
+            return minPeers;
+        }
+        uint32 awaited = liveLearners(step);
+        uint32 q = minPeers < awaited ? minPeers : awaited;
+        return q == 0 ? 1 : q;
+    }
+
+    /// @dev The merge of a step as its reports decide it: the agreed hash, or else the hash a
+    /// strict majority of the reports name; zero if none (no report, or a tie).
+    function _majorityOfReports(uint64 step) private view returns (bytes32) {
+        Step storage s = steps[step];
+        if (s.agreedHash != bytes32(0)) {
+            return s.agreedHash;
+        }
+        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
+            bytes32 h = s.reportedHashes[i];
+            if (uint256(votes[step][h]) * 2 > s.reports) {
+                return h;
+            }
+        }
+        return bytes32(0);
     }
 
     // ---------------------------------------------------------------------------------- views
 
-    /// @notice min_peers; once learners start finishing, lowered to the number that have not
-    /// finished, so the last learners of an uneven training are not left waiting for peers that
-    /// are gone for good. Learners that have not enrolled yet never lower it.
+    /// @notice The quorum of the open step: min_peers, lowered once learners start finishing
+    /// (see `_quorum`).
     function effectiveQuorum() public view returns (uint32) {
-        if (finishedCount == 0) {
-            return minPeers;
-        }
-        uint32 active = learnerCount - finishedCount;
-        uint32 q = minPeers < active ? minPeers : active;
-        return q == 0 ? 1 : q;
+        return _quorum(currentStep);
     }
 
     /// @notice Learners expected at `step`: not finished, and either checked in for the previous
     /// step or this one, or enrolled since the previous step opened. A learner that missed a
-    /// whole step is no longer waited for (it must catch up and check in again).
+    /// whole step is no longer waited for (it must catch up and check in again); once learners
+    /// have started finishing, one that is not in stops counting a grace period after the
+    /// step's first check-in.
     function liveLearners(uint64 step) public view returns (uint32 count) {
         for (uint256 i = 0; i < nodeList.length; i++) {
-            if (_isLive(nodes[nodeList[i]], step)) {
+            if (_isAwaited(nodeList[i], step)) {
                 count += 1;
             }
         }
+    }
+
+    /// @notice Once the training has ended, the model every learner ends with: the merge of the
+    /// newest step that its reports decide (`found` false if none does: every learner keeps its
+    /// own). At the end every learner still alive has reported (it reports before finishing),
+    /// so the reports no longer change and every caller gets the same answer.
+    function finalModel()
+        external
+        view
+        returns (bool ended, uint64 openStep, bool found, uint64 step, bytes32 modelHash)
+    {
+        if (!trainingEnded) {
+            return (false, 0, false, 0, bytes32(0));
+        }
+        for (uint64 k = endedAtStep; k > 0; k--) {
+            bytes32 decided = _majorityOfReports(k - 1);
+            if (decided != bytes32(0)) {
+                return (true, endedAtStep, true, k - 1, decided);
+            }
+        }
+        return (true, endedAtStep, false, 0, bytes32(0));
     }
 
     /// @notice The training's settings in one call (what a joining learner compares with its own).
@@ -549,7 +638,7 @@ contract SwarmLearning {
             currentStep,
             s.closed,
             uint32(s.participants.length),
-            effectiveQuorum(),
+            _quorum(step),
             liveLearners(step),
             s.quorumAt,
             _previousAgreed(step),

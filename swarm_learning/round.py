@@ -19,12 +19,14 @@ import numpy as np
 
 from swarm_learning.check_in import check_in
 from swarm_learning.eligibility import contributors, eligible_contributions, refused_mask
+from swarm_learning.finishing import adopt_final_model
 from swarm_learning.merge import OwnModel, merge_step
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult, Standing
 from swarm_learning.waiting import wait_closed
 from swarm_learning.weights import encode_weights
 from swarm_network.chain.records import ZERO_HASH
+from swarm_network.errors import TrainingEnded
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,10 @@ def run_round(
     """One round from this learner's `arrays`, after its `previous` round (None: the first):
     the merged model and what the round did."""
     started = time.monotonic()
-    checked = check_in(ctx, arrays, Standing.after(previous))
+    try:
+        checked = check_in(ctx, arrays, Standing.after(previous))
+    except TrainingEnded:
+        return adopt_final_model(ctx, arrays)
     step = checked.standing.step
     checked_in = time.monotonic()
 

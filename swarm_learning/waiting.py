@@ -2,7 +2,7 @@
 `quorum_timeout_s`: by default training pauses until enough learners are back): for a step
 to close (closing it ourselves once allowed; woken by the chain's events where the SN node
 pushes them), for a merge to be agreed (settling it ourselves once its grace period is
-over), and for the whole training to be done."""
+over). The end of the training is awaited in `finishing.py`."""
 
 from __future__ import annotations
 
@@ -141,20 +141,4 @@ def wait_agreed(ctx: RoundContext, step: int, *, timeout_s: float) -> str | None
             except ContractRevert as exc:
                 log.debug("merge of step %d not settled: %s", step, exc.reason)
     log.warning("no majority on the merge of step %d after %.0fs", step, timeout_s)
-    return None
-
-
-def wait_training_done(ctx: RoundContext, *, timeout_s: float) -> int | None:
-    """The training's last step, once no live learner is left; None after `timeout_s`."""
-    last_log = time.monotonic()
-    for _ in ctx.polling(timeout_s).sleeps():
-        open_step = ctx.contract.current_step()
-        status = ctx.contract.step_status(open_step)
-        if status.live == 0 and status.checked_in == 0:
-            return open_step - 1
-        now = time.monotonic()
-        if now - last_log >= WAIT_LOG_EVERY_S:
-            log.info("done; waiting for %d learner(s) still training", status.live)
-            last_log = now
-    log.warning("other learners still training after %.0fs; keeping my model", timeout_s)
     return None

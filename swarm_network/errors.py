@@ -48,6 +48,10 @@ class StaleBase(ContractRevert):
     """A check-in named a base model that is neither the agreed one nor acceptable late work."""
 
 
+class TrainingEnded(ContractRevert):
+    """The training has ended on chain: no step runs any more; adopt its final model."""
+
+
 class AlreadyConfigured(ContractRevert):
     """Another learner configured the training first: compare with its settings instead."""
 

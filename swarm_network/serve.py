@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from swarm_network.http_log import quiet_bad_requests
+
 log = logging.getLogger(__name__)
 
 
@@ -25,6 +27,7 @@ class Listener:
 
 async def start_site(runner: web.AppRunner, name: str, host: str, port: int) -> None:
     """Listen on `host:port` with a runner that is set up already."""
+    quiet_bad_requests()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
         await site.start()

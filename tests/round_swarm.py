@@ -72,9 +72,11 @@ def make_learners(
     *,
     min_peers: int,
     max_staleness: int = 0,
-    peer_timeout_s: float | None = None,
+    grace_seconds: int = 0,
+    overrides: dict[str, object] | None = None,
 ) -> list[Learner]:
-    """`count` enrolled learners of a training merging with `mean`, grace period 0."""
+    """`count` enrolled learners of a training merging with `mean` (grace period 0 unless
+    given); `overrides` are learner settings (e.g. timeouts)."""
     admin = chain.admin
     schema = WeightSchema.from_arrays(arrays_of(0.0))
     learners = []
@@ -89,15 +91,14 @@ def make_learners(
         if i == 0:
             contract.configure_training(
                 min_peers=min_peers,
-                grace_seconds=0,
+                grace_seconds=grace_seconds,
                 max_staleness=max_staleness,
                 merge_method="mean",
                 merge_params="{}",
             )
-        given: dict[str, object] = {"node_dir": tmp_path / f"l{i}"}
-        if peer_timeout_s is not None:
-            given["peer_timeout_s"] = peer_timeout_s
-        settings = LearnerSettings.resolve(given, environ={})
+        settings = LearnerSettings.resolve(
+            {"node_dir": tmp_path / f"l{i}", **(overrides or {})}, environ={}
+        )
         merge = choose_merge("mean", {})
         rounds = RoundContext(
             contract=contract,
@@ -106,7 +107,7 @@ def make_learners(
             schema=schema,
             training=Training(
                 merge=merge,
-                grace_seconds=0,
+                grace_seconds=grace_seconds,
                 max_staleness=max_staleness,
                 weightage=settings.weightage(merge),
             ),

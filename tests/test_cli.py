@@ -58,14 +58,17 @@ def clean_env() -> dict[str, str]:
 
 
 def swarm_cli(
-    *args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None
+    *args: str,
+    timeout: float = CLI_TIMEOUT,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "swarm_network.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
         cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
@@ -133,9 +136,8 @@ def test_sl_with_a_missing_program_fails_clearly(swarm: LocalSwarm, tmp_path: Pa
         swarm.sentinel_rest,
         "--program",
         "missing.py",
-        "--join-token",
-        "x",
         cwd=tmp_path,
+        env={"SWARM_JOIN_TOKEN": "x"},
     )
     assert result.returncode != 0
     assert "missing.py" in result.stderr
@@ -160,14 +162,16 @@ def test_sl_with_a_wrong_join_token_is_refused(
     assert swarm.sentinel_rest is not None
     program = tmp_path / "train.py"
     program.write_text(TINY_PROGRAM)
+    token_file = tmp_path / "token"
+    token_file.write_text("definitely-not-the-token\n")
     result = swarm_cli(
         "sl",
         "--sn",
         swarm.sentinel_rest,
         "--program",
         str(program),
-        "--join-token",
-        "definitely-not-the-token",
+        "--join-token-file",
+        str(token_file),
         "--node-dir",
         str(tmp_path / "node"),
         "--file-port",
@@ -176,8 +180,9 @@ def test_sl_with_a_wrong_join_token_is_refused(
         cwd=tmp_path,
     )
     output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "wrong join token" in output, output
+    assert result.returncode == 2, output
+    assert "swarm sl: error: join refused: wrong join token" in result.stderr, output
+    assert "Traceback" not in output, output
     assert "TRAINING STARTED" not in output
     # nothing was enrolled: still only the sentinel
     nodes = requests.get(f"{swarm.sentinel_rest}/v1/nodes", timeout=10).json()["nodes"]
@@ -191,7 +196,7 @@ def test_sl_with_a_wrong_join_token_is_refused(
 def test_sentinel_help_lists_the_port_flags() -> None:
     result = swarm_cli("sentinel", "--help", timeout=30)
     assert result.returncode == 0, result.stderr
-    for flag in ("--rpc-port", "--rest-port", "--file-port", "--join-token", "--host"):
+    for flag in ("--rpc-port", "--rest-port", "--file-port", "--join-token-file", "--host"):
         assert flag in result.stdout, flag
 
 
@@ -241,14 +246,16 @@ def test_unknown_command_is_a_usage_error() -> None:
 # ------------------------------------------------------------------------------ node lifecycle
 
 
-def start_node(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_node(
+    log_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
             [sys.executable, "-m", "swarm_network.cli.main", *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
         )
 
 
@@ -285,13 +292,14 @@ def stop_node(process: subprocess.Popen[bytes]) -> int:
 def test_an_sn_node_started_before_its_sentinel_joins_once_it_is_up(tmp_path: Path) -> None:
     """The SN node retries, with backoff, until the sentinel answers and admits it; then both
     stop cleanly (exit 0) on SIGTERM."""
-    token = "lifecycle-token"
+    token = tmp_path / "join-token"
+    token.write_text("lifecycle-token")
     rpc, rest, files, sn_rest, sn_files = (free_port() for _ in range(5))
     sn_log, sentinel_log = tmp_path / "sn.log", tmp_path / "sentinel.log"
     sentinel_url = f"http://127.0.0.1:{rest}"
     sn = start_node(
         sn_log,
-        "sn", "--sentinel", sentinel_url, "--join-token", token,
+        "sn", "--sentinel", sentinel_url, "--join-token-file", str(token),
         "--data-dir", str(tmp_path / "sn"),
         "--rest-port", str(sn_rest), "--file-port", str(sn_files),
     )  # fmt: skip
@@ -300,7 +308,7 @@ def test_an_sn_node_started_before_its_sentinel_joins_once_it_is_up(tmp_path: Pa
         wait_for_log(sn_log, "waiting for the sentinel", sn)
         sentinel = start_node(
             sentinel_log,
-            "sentinel", "--data-dir", str(tmp_path / "sentinel"), "--join-token", token,
+            "sentinel", "--data-dir", str(tmp_path / "sentinel"), "--join-token-file", str(token),
             "--rpc-port", str(rpc), "--rest-port", str(rest), "--file-port", str(files),
         )  # fmt: skip
         wait_healthy(f"http://127.0.0.1:{sn_rest}", sn, sn_log)
@@ -323,8 +331,9 @@ def test_an_sn_node_waiting_for_its_sentinel_stops_at_once(tmp_path: Path) -> No
     log_path = tmp_path / "sn.log"
     sn = start_node(
         log_path,
-        "sn", "--sentinel", f"http://127.0.0.1:{free_port()}", "--join-token", "x",
+        "sn", "--sentinel", f"http://127.0.0.1:{free_port()}",
         "--data-dir", str(tmp_path / "sn"), "--rest-port", "0", "--file-port", "0",
+        env={"SWARM_JOIN_TOKEN": "x"},
     )  # fmt: skip
     wait_for_log(log_path, "waiting for the sentinel", sn)
     signalled = time.monotonic()
@@ -332,3 +341,138 @@ def test_an_sn_node_waiting_for_its_sentinel_stops_at_once(tmp_path: Path) -> No
     assert time.monotonic() - signalled < STOP_TIMEOUT
     assert status == 0, log_path.read_text(errors="replace")
     assert "stopped during start-up" in log_path.read_text()
+
+
+# --------------------------------------------------- secrets and ordinary mistakes (issue 14)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sn", "--sentinel", "http://127.0.0.1:9"],
+        ["sl", "--sn", "http://127.0.0.1:9", "--program", "train.py"],
+        ["sentinel"],
+    ],
+)
+def test_a_join_token_on_the_command_line_is_refused(command: list[str], tmp_path: Path) -> None:
+    """Process arguments are visible to every user (ps): the token comes from a file or the
+    environment, and a token given on the command line is refused before anything starts."""
+    result = swarm_cli(*command, "--join-token", "secret-in-ps", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"swarm {command[0]}: error: --join-token is not accepted"), line
+    assert "--join-token-file" in line and "SWARM_JOIN_TOKEN" in line
+    assert not (tmp_path / "swarm-data").exists()  # nothing started
+
+
+def test_the_sentinel_never_prints_a_command_holding_the_token(
+    swarm: LocalSwarm, tmp_path: Path
+) -> None:
+    from sentinel.cli import _startup_text
+
+    info = {
+        "rpc_url": "http://h:1",
+        "rest_url": "http://h:2",
+        "file_url": "http://h:3",
+        "contract_address": "0xC",
+    }
+    token_file = tmp_path / "join-token"
+    on_terminal = _startup_text(info, token="TOKEN-123", token_file=token_file)
+    from_env = _startup_text(info, token=None, token_file=None)
+    for text in (on_terminal, from_env):
+        commands = [line for line in text.splitlines() if line.strip().startswith("swarm ")]
+        assert len(commands) == 3
+        assert not any("TOKEN-123" in c or "--join-token " in c for c in commands), commands
+    assert f"--join-token-file {token_file}" in on_terminal
+    assert "join token     : TOKEN-123" in on_terminal  # shown once, on a terminal only
+    assert "SWARM_JOIN_TOKEN" in from_env
+    # The real sentinel (output redirected, token from its environment) prints no token at all.
+    assert swarm.sentinel is not None
+    printed = swarm.sentinel.log_path.read_text(errors="replace")
+    assert "Sentinel is up." in printed
+    assert swarm.join_token not in printed
+
+
+MIN_PEERS_PROGRAM = """\
+import os
+from pathlib import Path
+
+import requests
+import torch
+
+from swarm_learning import SwarmCallback
+
+node_dir = Path(os.environ["SWARM_NODE_DIR"])
+model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+training = requests.get(os.environ["SWARM_SN_URL"] + "/v1/training", timeout=10).json()
+if not training["configured"]:  # configure it, alone (min_peers 1), and run step 0
+    first = SwarmCallback(
+        model=model, sync_frequency=2, min_peers=1,
+        node_dir=node_dir / "first", model_dir=node_dir / "first" / "model",
+    )
+    first.on_train_begin()
+    training = requests.get(os.environ["SWARM_SN_URL"] + "/v1/training", timeout=10).json()
+other = SwarmCallback(
+    model=model, sync_frequency=2, min_peers=training["min_peers"] + 1,
+    node_dir=node_dir / "other", model_dir=node_dir / "other" / "model",
+)
+other.on_train_begin()
+print("TRAINING STARTED")
+"""
+
+
+def test_a_learner_asking_for_another_min_peers_exits_with_one_line(
+    swarm: LocalSwarm, tmp_path: Path
+) -> None:
+    assert swarm.sentinel_rest is not None
+    program = tmp_path / "train.py"
+    program.write_text(MIN_PEERS_PROGRAM)
+    result = swarm_cli(
+        "sl", "--sn", swarm.sentinel_rest, "--program", str(program),
+        "--node-dir", str(tmp_path / "node"), "--file-port", "0",
+        timeout=TRAINING_TIMEOUT, cwd=tmp_path, env={"SWARM_JOIN_TOKEN": swarm.join_token},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output, output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("swarm sl: error:")]
+    assert len(errors) == 1, output
+    assert "asks for min_peers=" in errors[0] and "the swarm's training uses" in errors[0]
+    assert "TRAINING STARTED" not in output
+
+
+# aiohttp logs the last three of these (a bad method it answers without a log record).
+LOGGED_BAD_REQUESTS = 3
+
+
+def test_bad_http_leaves_one_line_and_no_traceback_in_the_sentinels_log(
+    swarm: LocalSwarm,
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    assert swarm.sentinel_rest is not None and swarm.sentinel is not None
+    url = urlsplit(swarm.sentinel_rest)
+    assert url.hostname is not None and url.port is not None
+    garbage = [
+        b"GARBAGE\r\n\r\n",
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /v1/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/join HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n\r\n",
+    ]
+    for payload in garbage:
+        with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+            conn.sendall(payload)
+            assert conn.recv(64).startswith(b"HTTP/1.")  # answered (400), not dropped
+    assert requests.get(f"{swarm.sentinel_rest}/v1/health", timeout=10).ok
+    deadline = time.monotonic() + 10
+    log_text = ""
+    while time.monotonic() < deadline:
+        log_text = swarm.sentinel.log_path.read_text(errors="replace")
+        if log_text.count("Error handling request") >= LOGGED_BAD_REQUESTS:
+            break
+        time.sleep(0.2)
+    lines = [line for line in log_text.splitlines() if "Error handling request" in line]
+    assert len(lines) >= LOGGED_BAD_REQUESTS, log_text[-3000:]
+    assert all("WARNING" in line and "HTTP 400" in line for line in lines), lines
+    assert "Traceback" not in log_text, log_text[-3000:]

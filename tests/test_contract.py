@@ -18,6 +18,7 @@ from web3 import Web3
 
 from swarm_network.chain import SwarmContract
 from swarm_network.chain import transactions as client_module
+from swarm_network.errors import TrainingEnded
 
 N_LEARNERS = 4
 
@@ -559,3 +560,74 @@ def test_a_node_that_missed_steps_is_marked_rejoined(swarm: DeployedSwarm) -> No
     node = swarm.admin.node(swarm.learners[2].account.address)
     assert node.rejoined_at_step == 2
     assert swarm.admin.node(swarm.learners[0].account.address).rejoined_at_step is None
+
+
+# ------------------------------------------------------------------------ the end of training
+
+
+def test_a_learner_dead_for_a_step_does_not_hold_the_last_learners_quorum(
+    swarm: DeployedSwarm,
+) -> None:
+    # Learner 2 died mid-training (it missed step 1); learner 3 never came. Learner 0 finishes
+    # after step 1: learner 1, one step behind, is alone for step 2 and closes it by itself.
+    swarm.configure(min_peers=2, grace_seconds=0)
+    _run_step(swarm, 0, [0, 1, 2], ZERO, h("m0"))
+    _run_step(swarm, 1, [0, 1], h("m0"), h("m1"))
+    swarm.learners[0].finish()
+    assert swarm.admin.live_learners(2) == 1
+    assert swarm.admin.effective_quorum() == 1  # not min(2, 3 unfinished), dead ones included
+    swarm.check_in(1, step=2, base=h("m1"))
+    assert swarm.admin.step(2).closed
+    assert not swarm.admin.final_model().ended  # learner 1 still has to finish
+    swarm.learners[1].report_merge(2, h("m2"))
+    swarm.learners[1].finish()
+    final = swarm.admin.final_model()
+    assert (final.ended, final.open_step, final.step, final.model_hash) == (True, 3, 2, h("m2"))
+
+
+def test_a_live_learner_that_died_holds_the_quorum_one_grace_period_at_most(
+    swarm: DeployedSwarm,
+) -> None:
+    grace = 2
+    swarm.configure(min_peers=2, grace_seconds=grace)
+    _run_step(swarm, 0, [0, 1, 2, 3], ZERO, h("m0"))
+    swarm.check_in(0, step=1, base=h("m0"))
+    swarm.check_in(1, step=1, base=h("m0"))
+    swarm.check_in(2, step=1, base=h("m0"))  # and then it dies: it is live at step 2
+    swarm.next_block_at_least(swarm.admin.step(1).quorum_at + grace)
+    swarm.admin.close_step(1)
+    swarm.learners[0].report_merge(1, h("m1"))
+    swarm.learners[0].finish()
+    swarm.check_in(1, step=2, base=h("m1"))
+    first_in = swarm.head_timestamp()
+    # Learners 1 and 2 are live and unfinished: the quorum is 2, for one grace period.
+    assert swarm.admin.effective_quorum() == 2
+    with refused("quorum not reached"):
+        swarm.admin.close_step(2)
+    swarm.next_block_at_least(first_in + grace)
+    status = swarm.admin.step_status(2)
+    assert (status.quorum, status.live) == (1, 1)
+    swarm.learners[0].close_step(2)  # a finished learner may close it
+    assert swarm.admin.step(2).closed
+
+
+def test_once_ended_no_step_runs_and_every_caller_gets_one_final_model(
+    swarm: DeployedSwarm,
+) -> None:
+    swarm.configure(min_peers=2, grace_seconds=0)
+    for i in range(N_LEARNERS):
+        swarm.check_in(i, step=0)
+    swarm.check_in(0, step=1, base=h("m0"))  # 2 of 4 report m0: no majority of participants
+    swarm.check_in(1, step=1, base=h("m0"))
+    swarm.admin.close_step(1)
+    # Nobody reports step 1 (both finish without reporting it): the final model is step 0's,
+    # decided by its reports (2 of 2).
+    swarm.learners[0].finish()
+    assert not swarm.admin.final_model().ended  # learner 1 is live at step 2
+    swarm.learners[1].finish()
+    final = swarm.admin.final_model()
+    assert (final.ended, final.open_step, final.step, final.model_hash) == (True, 2, 0, h("m0"))
+    # Learners 2 and 3 missed step 1: when they come back, no step runs any more.
+    with pytest.raises(TrainingEnded, match=r"the training has ended \(step 2 never ran\)"):
+        swarm.check_in(2, step=2, base=h("m0"))
+    assert not swarm.admin.step(2).participants

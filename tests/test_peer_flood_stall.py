@@ -99,7 +99,9 @@ def test_a_trickling_peer_is_cut_off_by_the_transfer_time_limit(
     chain: Chain, tmp_path: Path
 ) -> None:
     timeout_s = 2.0
-    a, b = learners = make_learners(chain, tmp_path, 2, min_peers=2, peer_timeout_s=timeout_s)
+    a, b = learners = make_learners(
+        chain, tmp_path, 2, min_peers=2, overrides={"peer_timeout_s": timeout_s}
+    )
     try:
         ours, theirs = arrays_of(1.0), arrays_of(3.0)
         a.serve(ours)

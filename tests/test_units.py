@@ -108,6 +108,7 @@ def summary(
     quorum: int = 2,
     participants: tuple[str, ...] = (),
     current_step: int = 0,
+    ended: bool = False,
 ) -> SwarmSummary:
     return SwarmSummary(
         block_number=42,
@@ -125,6 +126,7 @@ def summary(
             merge_method="mean" if configured else "",
             merge_params="{}" if configured else "",
         ),
+        training_ended=ended,
     )
 
 
@@ -144,6 +146,8 @@ def summary(
         (summary(participants=(ALICE, BOB), quorum=2), "training"),
         # some finished, the others are still at it
         (summary(learners=3, finished=1, participants=()), "training"),
+        # ended on chain, though a learner that died never finished
+        (summary(learners=3, finished=2, participants=(), ended=True), "done"),
     ],
 )
 def test_training_state(snapshot: SwarmSummary, expected: str) -> None:

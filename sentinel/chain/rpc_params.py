@@ -8,6 +8,7 @@ only ever sees well-formed values. Everything here is pure (no chain access).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ BLOCK_TAGS = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
 MAX_UINT256 = 2**256 - 1
 
 BlockId = str | int | bytes  # a tag, a block number, or (EIP-1898) a block hash
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
 def unpack_params(params: Sequence[Any], required: int, optional: int = 0) -> list[Any]:
@@ -34,10 +38,10 @@ def parse_quantity(value: Any, name: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and value[:2] in ("0x", "0X") and 2 < len(value) <= 66:
-        try:
-            number = int(value[2:], 16)
-        except ValueError:
-            raise invalid_params(f"{name}: invalid hex quantity {value!r}") from None
+        # Not int(text, 16) alone: it also takes spaces, underscores, signs and a second "0x".
+        if not _HEX_DIGITS.fullmatch(value, 2):
+            raise invalid_params(f"{name}: invalid hex quantity {value!r}")
+        number = int(value[2:], 16)
     else:
         raise invalid_params(f"{name}: expected a 0x-prefixed hex quantity, got {value!r}")
     if not 0 <= number <= MAX_UINT256:
@@ -49,10 +53,10 @@ def parse_data(value: Any, name: str) -> bytes:
     """DATA: a 0x-prefixed hex string with an even number of digits."""
     if not isinstance(value, str) or not value.startswith(("0x", "0X")):
         raise invalid_params(f"{name}: expected 0x-prefixed hex data, got {value!r}")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise invalid_params(f"{name}: invalid hex data") from None
+    # Not bytes.fromhex alone: it also takes whitespace between the digits.
+    if len(value) % 2 or (len(value) > 2 and not _HEX_DIGITS.fullmatch(value, 2)):
+        raise invalid_params(f"{name}: invalid hex data")
+    return bytes.fromhex(value[2:])
 
 
 def parse_fixed(value: Any, name: str, size: int) -> bytes:

@@ -15,6 +15,10 @@ from pathlib import Path
 from swarm_learning.settings import ENV_NAMES
 from swarm_network.defaults import FILE_PORT, LOOPBACK
 from swarm_network.errors import ConfigError
+from swarm_network.node_flags import add_join_token, require_join_token
+
+#: Runs the program in the child, turning a SwarmError into one line (no traceback).
+PROGRAM_RUNNER = "swarm_learning.cli.program_runner"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "its environment; arguments after -- go to the program.",
     )
     p.add_argument("--sn", required=True, help="REST URL of the SN node to use")
-    p.add_argument("--join-token", default=os.environ.get(ENV_NAMES["join_token"]))
+    add_join_token(p)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--program", type=Path, help="training script to run")
     target.add_argument("--module", help="training module to run (python -m MODULE)")
@@ -40,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_program)
 
 
-def learner_environment(args: argparse.Namespace, program_name: str) -> dict[str, str]:
+def learner_environment(
+    args: argparse.Namespace, program_name: str, join_token: str
+) -> dict[str, str]:
+    """The program's environment: the node's settings, the join token among them (an
+    environment is readable only by its user, unlike process arguments)."""
     node_dir = args.node_dir.resolve()
     settings = {
         "sn_url": args.sn.rstrip("/"),
@@ -51,29 +59,28 @@ def learner_environment(args: argparse.Namespace, program_name: str) -> dict[str
         "file_port": str(args.file_port),
         "program_name": program_name,
         "device": args.device,
+        "join_token": join_token,
     }
     if args.advertise_host:
         settings["advertise_host"] = args.advertise_host
-    if args.join_token:
-        settings["join_token"] = args.join_token
     return {**os.environ, **{ENV_NAMES[key]: value for key, value in settings.items()}}
 
 
 def run_program(args: argparse.Namespace) -> int:
-    if not args.join_token:
-        raise ConfigError(f"--join-token (or {ENV_NAMES['join_token']}) is required")
+    join_token = require_join_token(args)
     program_args = list(args.program_args)
     if program_args[:1] == ["--"]:
         program_args = program_args[1:]
     if args.program is not None:
         if not args.program.is_file():
             raise ConfigError(f"program {args.program} does not exist")
-        command = [sys.executable, str(args.program), *program_args]
+        target = ["--program", str(args.program)]
         program_name = args.program.stem
     else:
-        command = [sys.executable, "-m", args.module, *program_args]
+        target = ["--module", args.module]
         program_name = args.module.rsplit(".", 1)[-1]
-    child = subprocess.Popen(command, env=learner_environment(args, program_name))
+    command = [sys.executable, "-m", PROGRAM_RUNNER, *target, *program_args]
+    child = subprocess.Popen(command, env=learner_environment(args, program_name, join_token))
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)

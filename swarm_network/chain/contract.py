@@ -15,12 +15,14 @@ from swarm_network.chain.records import (
     ROLE_IDS,
     ZERO_HASH,
     Contribution,
+    FinalModel,
     NodeRecord,
     StepRecord,
     StepStatus,
     SwarmSummary,
     TrainingConfig,
     contributions_from_call,
+    final_model_from_call,
     hex_to_hash,
     node_from_call,
     step_from_call,
@@ -273,6 +275,12 @@ class SwarmContract:
     def step_status(self, step: int) -> StepStatus:
         return step_status_from_call(self._read("stepStatus", step))
 
+    def final_model(self) -> FinalModel:
+        return final_model_from_call(self._read("finalModel"))
+
+    def training_ended(self) -> bool:
+        return bool(self._read("trainingEnded"))
+
     def unfinished_learners(self) -> int:
         return int(self._read("learnerCount")) - int(self._read("finishedCount"))
 
@@ -293,4 +301,5 @@ class SwarmContract:
             live_learners=self.live_learners(current),
             open_step=self.step(current),
             config=self.training_config(),
+            training_ended=self.training_ended(),
         )

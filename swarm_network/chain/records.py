@@ -89,6 +89,7 @@ class SwarmSummary:
     live_learners: int
     open_step: StepRecord
     config: TrainingConfig
+    training_ended: bool = False  # recorded on chain: no step runs any more
 
 
 def training_config_from_call(raw: tuple) -> TrainingConfig:
@@ -158,6 +159,26 @@ def contributions_from_call(raw: tuple) -> list[Contribution]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """The training's end as the chain records it: whether it has ended, and the step whose
+    merge is every learner's final model (None when no step's merge was decided)."""
+
+    ended: bool
+    open_step: int  # the step that was open when the training ended (it never ran)
+    step: int | None
+    model_hash: str | None
+
+
+def final_model_from_call(raw: tuple) -> FinalModel:
+    ended, open_step, found, step, model_hash = raw
+    if not (ended and found):
+        return FinalModel(ended=bool(ended), open_step=int(open_step), step=None, model_hash=None)
+    return FinalModel(
+        ended=True, open_step=int(open_step), step=int(step), model_hash=hash_to_hex(model_hash)
+    )
 
 
 @dataclass(frozen=True)

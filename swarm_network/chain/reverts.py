@@ -18,7 +18,13 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import keccak, to_checksum_address
 
 from contracts import load_artifact
-from swarm_network.errors import AlreadyConfigured, ContractRevert, StaleBase, StepNotOpen
+from swarm_network.errors import (
+    AlreadyConfigured,
+    ContractRevert,
+    StaleBase,
+    StepNotOpen,
+    TrainingEnded,
+)
 
 CONTRACT_NAME = "SwarmLearning"
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string), from require(..., "text")
@@ -89,6 +95,7 @@ REFUSALS: dict[str, Refusal] = {
     "MergeAlreadyAgreed": Refusal(ContractRevert, "merge already agreed", "step {step}"),
     "NoMajorityYet": Refusal(ContractRevert, "no majority among the reports yet", "step {step}"),
     "ZeroMergedHash": Refusal(ContractRevert, "merged hash is zero"),
+    "TrainingEnded": Refusal(TrainingEnded, "the training has ended", "step {openStep} never ran"),
 }
 
 

@@ -7,12 +7,11 @@ import asyncio
 from pathlib import Path
 
 from swarm_network.defaults import FILE_PORT, LOOPBACK, REST_PORT
-from swarm_network.errors import ConfigError
 from swarm_network.node_flags import (
-    JOIN_TOKEN_ENV,
     add_join_token,
     add_keep_models,
     node_config_fields,
+    require_join_token,
 )
 
 
@@ -32,12 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_sn_command(args: argparse.Namespace) -> int:
     from swarm_network.sn_node import SnConfig, run_sn
 
-    if not args.join_token:
-        raise ConfigError(f"--join-token (or {JOIN_TOKEN_ENV}) is required")
     config = SnConfig(
         **node_config_fields(args),
         sentinel_url=args.sentinel.rstrip("/"),
-        join_token=args.join_token,
+        join_token=require_join_token(args),
     )
 
     def announce(info: dict[str, str]) -> None:

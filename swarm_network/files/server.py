@@ -19,6 +19,7 @@ from aiohttp import web
 
 from swarm_network.defaults import LOOPBACK, WILDCARD_HOSTS
 from swarm_network.files.store import FileStore, is_sha256_hex
+from swarm_network.http_log import quiet_bad_requests
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class BackgroundServer:
             access_log=None,
         )
         await runner.setup()
+        quiet_bad_requests()
         try:
             site = web.TCPSite(runner, self._host, self._requested_port)
             await site.start()

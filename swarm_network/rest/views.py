@@ -49,7 +49,9 @@ def node_json(node: NodeRecord, current_step: int, checked_in: set[str]) -> dict
 def training_state(summary: SwarmSummary) -> str:
     if not summary.config.configured:
         return STATE_NOT_STARTED
-    if summary.learner_count > 0 and summary.finished_count == summary.learner_count:
+    if summary.training_ended or (
+        summary.learner_count > 0 and summary.finished_count == summary.learner_count
+    ):
         return STATE_DONE
     in_open_step = len(summary.open_step.participants)
     if 0 < in_open_step < summary.effective_quorum:
