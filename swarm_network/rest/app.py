@@ -10,22 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain.client import SwarmContract
+from swarm_network.dashboard import dashboard_routes
 from swarm_network.json_body import parse_json_body
-from swarm_network.rest import views
+from swarm_network.live import LiveSource, install_live
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
-MAX_RECENT_STEPS = 100
 
 
 @dataclass
@@ -45,90 +44,9 @@ CONTEXT = web.AppKey("context", NodeContext)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 
 
-def _int_param(raw: str, name: str, *, minimum: int = 0) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(reason=f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise web.HTTPBadRequest(reason=f"{name} must be >= {minimum}")
-    return value
-
-
 async def health(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     return web.json_response({"status": "ok", "role": ctx.role, "address": ctx.address})
-
-
-async def chain_info(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    block = await asyncio.to_thread(ctx.contract.block_number)
-    return web.json_response(
-        {
-            "chain_id": await asyncio.to_thread(lambda: ctx.contract.chain_id),
-            "block_number": block,
-            "contract_address": ctx.contract.address,
-            "rpc_url": ctx.chain_rpc_url,
-            "rpc_proxy_path": "/rpc",
-        }
-    )
-
-
-def _read_nodes(contract: SwarmContract) -> dict[str, Any]:
-    current = contract.current_step()
-    checked_in = set(contract.step(current).participants)
-    nodes = contract.nodes()
-    return {
-        "current_step": current,
-        "nodes": [views.node_json(n, current, checked_in) for n in nodes],
-    }
-
-
-async def list_nodes(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    return web.json_response(await asyncio.to_thread(_read_nodes, ctx.contract))
-
-
-def _read_training(contract: SwarmContract) -> dict[str, Any]:
-    summary = contract.summary()
-    return views.training_json(summary, contract.nodes())
-
-
-async def training(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    return web.json_response(await asyncio.to_thread(_read_training, ctx.contract))
-
-
-def _read_step(contract: SwarmContract, step: int) -> dict[str, Any] | None:
-    if step > contract.current_step():
-        return None
-    return views.step_json(contract.step(step), contract.contributions(step))
-
-
-async def get_step(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    step = _int_param(request.match_info["step"], "step")
-    doc = await asyncio.to_thread(_read_step, ctx.contract, step)
-    if doc is None:
-        return json_error(404, f"step {step} does not exist yet")
-    return web.json_response(doc)
-
-
-def _read_recent_steps(contract: SwarmContract, limit: int) -> dict[str, Any]:
-    current = contract.current_step()
-    first = max(0, current - limit + 1)
-    steps = [
-        views.step_json(contract.step(k), contract.contributions(k))
-        for k in range(current, first - 1, -1)
-    ]
-    return {"current_step": current, "steps": steps}
-
-
-async def list_steps(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    limit = _int_param(request.query.get("limit", "10"), "limit", minimum=1)
-    limit = min(limit, MAX_RECENT_STEPS)
-    return web.json_response(await asyncio.to_thread(_read_recent_steps, ctx.contract, limit))
 
 
 async def join(request: web.Request) -> web.Response:
@@ -201,17 +119,17 @@ def create_rest_app(context: NodeContext) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.cleanup_ctx.append(_http_session)
+    # live view: chain/nodes/training/steps, metrics, /v1/events, dashboard (docs/ARCHITECTURE.md)
+    install_live(
+        app, LiveSource(context.contract.address, context.chain_rpc_url, context.sentinel_url)
+    )
     app.add_routes(
         [
             web.get("/v1/health", health),
-            web.get("/v1/chain", chain_info),
-            web.get("/v1/nodes", list_nodes),
-            web.get("/v1/training", training),
-            web.get("/v1/steps", list_steps),
-            web.get("/v1/steps/{step}", get_step),
             web.post("/v1/join", join),
             web.post("/rpc", rpc_proxy),
             web.get("/openapi.json", openapi),
         ]
     )
+    app.add_routes(dashboard_routes())
     return app

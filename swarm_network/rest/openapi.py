@@ -40,6 +40,11 @@ NODE = {
             "type": "string",
             "enum": ["online", "joined", "active", "waiting", "rejoined", "dropped", "finished"],
         },
+        "last_seen": {
+            "type": "integer",
+            "nullable": True,
+            "description": "block timestamp of the node's latest event on chain",
+        },
     },
 }
 CONTRIBUTION = {
@@ -98,6 +103,69 @@ TRAINING = {
         "block_number": {"type": "integer"},
     },
 }
+
+TIMINGS = {
+    "type": "object",
+    "description": "one sync step as the learner timed it: wall-clock start and end (unix "
+    "seconds), local training since its previous step, then the step's phases",
+    "properties": {
+        name: {"type": "number"}
+        for name in (
+            "started_at",
+            "ended_at",
+            "train_s",
+            "check_in_s",
+            "wait_s",
+            "transfer_s",
+            "merge_s",
+        )
+    },
+}
+METRICS_DOCUMENT = {
+    "type": "object",
+    "description": "a learner's figures for one step, signed with its own key (EIP-191 "
+    "personal_sign of 'swarm-metrics\\n' + the canonical JSON of every field but signature)",
+    "required": ["kind", "address", "step", "metrics", "timings", "signature"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["swarm-metrics/1"]},
+        "address": ADDRESS,
+        "step": {"type": "integer"},
+        "metrics": {
+            "type": "object",
+            "description": "name -> number (at most 32), e.g. loss, val_loss, val_accuracy",
+            "additionalProperties": {"type": "number"},
+        },
+        "timings": {"$ref": "#/components/schemas/Timings"},
+        "signature": {"type": "string"},
+    },
+}
+HISTORY_ROW = {
+    "type": "object",
+    "properties": {
+        "step": {"type": "integer"},
+        "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+        "timings": {"$ref": "#/components/schemas/Timings"},
+    },
+}
+LIVE_EVENT_TYPES = [
+    "enrolled",
+    "file_url",
+    "configured",
+    "check_in",
+    "rejoined",
+    "quorum",
+    "close",
+    "merge_report",
+    "refusal",
+    "agreement",
+    "conflict",
+    "finished",
+    "node_status",
+    "training_state",
+    "metrics",
+]
+ADDRESS_PARAM = {"name": "address", "in": "path", "required": True, "schema": ADDRESS}
+STEP_PARAM = {"name": "step", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -171,6 +239,131 @@ OPENAPI: dict[str, Any] = {
                 "responses": _ok({"$ref": "#/components/schemas/Step"}, "the step"),
             }
         },
+        "/v1/nodes/{address}": {
+            "get": {
+                "summary": "One enrolled node",
+                "parameters": [ADDRESS_PARAM],
+                "responses": _ok({"$ref": "#/components/schemas/Node"}, "the node"),
+            }
+        },
+        "/v1/nodes/{address}/metrics": {
+            "get": {
+                "summary": "A learner's metrics and timings, one row per step, oldest first",
+                "parameters": [ADDRESS_PARAM],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "address": ADDRESS,
+                            "history": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/HistoryRow"},
+                            },
+                        },
+                    },
+                    "the learner's history",
+                ),
+            }
+        },
+        "/v1/steps/{step}/timings": {
+            "get": {
+                "summary": "Every learner's timings of one step (check-in, wait, transfer, merge)",
+                "parameters": [STEP_PARAM],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "step": {"type": "integer"},
+                            "learners": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "address": ADDRESS,
+                                        **TIMINGS["properties"],
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "timings",
+                ),
+            }
+        },
+        "/v1/metrics": {
+            "get": {
+                "summary": "Every learner's signed metrics documents in arrival order, from a "
+                "cursor (how SN nodes relay them, and what the dashboard reads)",
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                ],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "documents": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/MetricsDocument"},
+                            },
+                            "next": {"type": "integer", "description": "cursor to ask next"},
+                            "end": {"type": "integer", "description": "documents held"},
+                        },
+                    },
+                    "a page of documents",
+                ),
+            },
+            "post": {
+                "summary": "A learner's metrics of one closed step, signed with its key; an "
+                "SN node checks it and relays it to the other SN nodes (through the sentinel)",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/MetricsDocument"}
+                        }
+                    }
+                },
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "address": ADDRESS,
+                            "step": {"type": "integer"},
+                            "new": {"type": "boolean"},
+                        },
+                    },
+                    "accepted (new is false for a copy already held)",
+                ),
+            },
+        },
+        "/v1/events": {
+            "get": {
+                "summary": "Server-Sent Events of what happens: " + ", ".join(LIVE_EVENT_TYPES),
+                "description": "Each event is `id`, `event: <type>` and one `data` line of JSON "
+                "(the type's fields, plus block and block time for chain events). Send "
+                "Last-Event-ID (browsers do on reconnect) to replay recent missed events.",
+                "parameters": [
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "an endless event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The dashboard (HTML; its files are under /dashboard/)",
+                "responses": {
+                    "200": {
+                        "description": "the dashboard page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/v1/join": {
             "post": {
                 "summary": "Ask the sentinel to enrol a node (needs the swarm's join token)",
@@ -208,6 +401,9 @@ OPENAPI: dict[str, Any] = {
             "Contribution": CONTRIBUTION,
             "Step": STEP,
             "Training": TRAINING,
+            "Timings": TIMINGS,
+            "MetricsDocument": METRICS_DOCUMENT,
+            "HistoryRow": HISTORY_ROW,
         }
     },
 }
