@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from swarm_learning.evaluation import pop_evaluation
+from swarm_learning.metrics import MetricsReporter
 from swarm_learning.node import LearnerNode, attach_log_file
 from swarm_learning.settings import LearnerSettings
 from swarm_learning.sync import StepResult, SyncProtocol
@@ -31,6 +33,7 @@ STEPS_FILE = "sync_steps.jsonl"
 class SwarmCallback:
     def __init__(self, model: torch.nn.Module, **settings: Any) -> None:
         self.model = model
+        evaluation, settings = pop_evaluation(settings)  # lossFunction, adsValData...
         self.settings = LearnerSettings.resolve(
             {k: v for k, v in settings.items() if v is not None}
         )
@@ -39,6 +42,9 @@ class SwarmCallback:
             self.settings.model_dir / f"{self.settings.program_name}_sw.log"
         )
         self.node = LearnerNode(self.settings)
+        self.metrics = MetricsReporter(
+            account=self.node.account, sn_url=self.settings.sn_url, evaluation=evaluation
+        )
         # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
         self._steps_path = self.settings.model_dir / STEPS_FILE
         self._sync: SyncProtocol | None = None
@@ -56,9 +62,16 @@ class SwarmCallback:
     def _load(self, arrays: dict) -> None:
         self.model.load_state_dict(arrays_to_state_dict(arrays, self.model.state_dict()))
 
+    def log_metrics(self, **values: float) -> None:
+        """Figures of the program's own (e.g. `loss=`): averaged per sync step and shown on
+        every SN node's dashboard with this learner's validation figures and timings."""
+        self.metrics.log(**values)
+
     def _sync_now(self) -> None:
         assert self._sync is not None
+        self.metrics.before_sync(self.model)
         merged, result = self._sync.sync(self._arrays())
+        self.metrics.after_sync(result)
         self._load(merged)
         self.history.append(result)
         with self._steps_path.open("a", encoding="utf-8") as handle:
@@ -100,6 +113,7 @@ class SwarmCallback:
                 "final model %s saved to %s", self.final_model_hash, model_dir / FINAL_MODEL_FILE
             )
         finally:
+            self.metrics.close()
             self.node.stop()
             logging.getLogger("swarm_learning").removeHandler(self._log_handler)
             logging.getLogger("swarm_network").removeHandler(self._log_handler)
