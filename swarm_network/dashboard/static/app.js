@@ -140,7 +140,9 @@ function syncSelect(select, names, preferred) {
   if (select.options.length !== names.length || [...select.options].some((o, i) => o.value !== names[i])) {
     select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
   }
-  select.value = names.includes(current) ? current : preferred(names) ?? "";
+  // The default follows the data (a training loss appears after the first step) until the
+  // person picks one.
+  select.value = select.dataset.chosen && names.includes(current) ? current : preferred(names) ?? "";
 }
 
 function series(name) {
@@ -264,7 +266,10 @@ async function main() {
   charts.timeline = stackedBars(document.getElementById("timeline-chart"));
   charts.node = lineChart(document.getElementById("node-chart"), "value");
   charts.nodeTimeline = stackedBars(document.getElementById("node-timeline"));
-  for (const id of ["loss-name", "metric-name"]) document.getElementById(id).onchange = render;
+  for (const id of ["loss-name", "metric-name"]) {
+    const select = document.getElementById(id);
+    select.onchange = () => { select.dataset.chosen = "yes"; render(); };
+  }
   window.addEventListener("hashchange", render);
   state.self = await getJson("/v1/health");
   document.getElementById("this-node").textContent = `${state.self.role} ${state.self.address}`;
