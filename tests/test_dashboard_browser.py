@@ -104,6 +104,9 @@ def test_dashboard_shows_every_learner_live_and_agrees_with_rest(
     assert set(shown) == {a.lower() for a in learners}
     assert page.locator("#loss-name").input_value() == "loss"
     assert page.locator("#metric-name").input_value() == "val_accuracy"
+    bars = page.evaluate("() => window.swarmDashboard.points('timeline')")
+    assert set(bars) == {"local training", "chain (check-in)", "wait", "transfer", "merge"}
+    assert min(bars.values()) >= MIN_POINTS  # one bar per step, split into its phases
     rows = page.locator("#nodes tbody tr")
     assert rows.count() == len(learners) + 2  # and the sentinel and the SN node
     assert page.locator("#state").inner_text() in ("training", "waiting_for_quorum", "done")

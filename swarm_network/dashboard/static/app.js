@@ -98,7 +98,7 @@ function renderTraining() {
   stateBadge.className = `badge ${t.state}`;
   document.getElementById("open-step").textContent = t.current_step;
   document.getElementById("quorum").textContent =
-    `${t.checked_in} of ${t.effective_quorum} checked in (min_peers ${t.min_peers})`;
+    `${t.checked_in} checked in, ${t.effective_quorum} needed (min_peers ${t.min_peers})`;
   document.getElementById("live-learners").textContent =
     `${t.live_learners} of ${t.learners} (${t.finished_learners} finished)`;
   document.getElementById("merge").textContent = t.merge_method || "-";

@@ -21,6 +21,7 @@ export function lineChart(canvas, yTitle) {
     data: { datasets: [] },
     options: {
       animation: false,
+      maintainAspectRatio: false,
       parsing: false,
       scales: {
         x: { type: "linear", title: { display: true, text: "sync step" }, ticks: { precision: 0 } },
@@ -52,6 +53,7 @@ export function stackedBars(canvas) {
     data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, data: [], backgroundColor: p.color })) },
     options: {
       animation: false,
+      maintainAspectRatio: false,
       indexAxis: "y",
       scales: {
         x: { stacked: true, title: { display: true, text: "seconds" } },
