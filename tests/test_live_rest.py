@@ -30,6 +30,7 @@ from swarm_network.admission import sign_join
 from swarm_network.chain import SwarmContract
 from swarm_network.dashboard import CHART_JS_SHA256
 from swarm_network.metrics_doc import sign_metrics
+from swarm_network.rest import views
 
 TIMEOUT = 30
 WAIT_S = 30.0
@@ -162,10 +163,10 @@ def step_result(step: int) -> StepResult:
 
 def test_rest_follows_the_chain(node_url: str, learners: dict[str, SwarmContract]) -> None:
     a, b = learners["a"], learners["b"]
-    training = eventually(
-        lambda: (doc := get(f"{node_url}/v1/training"))["current_step"] == 2 and doc,
-        "the view sees step 1 closed",
-    )
+    head = a.block_number()
+    eventually(lambda: get(f"{node_url}/v1/chain")["block_number"] == head, "the view at the head")
+    training = get(f"{node_url}/v1/training")
+    assert training["current_step"] == 2
     assert training["configured"] is True and training["min_peers"] == 1
     assert training["state"] == "training"
     step1 = get(f"{node_url}/v1/steps/1")
@@ -178,8 +179,50 @@ def test_rest_follows_the_chain(node_url: str, learners: dict[str, SwarmContract
     node = get(f"{node_url}/v1/nodes/{a.account.address}")
     assert node["role"] == "learner" and node["last_step"] == 1
     assert isinstance(node["last_seen"], int) and node["last_seen"] > 1_600_000_000
-    head = a.block_number()
+
+
+def test_view_built_from_events_equals_the_contracts_records(
+    node_url: str, learners: dict[str, SwarmContract]
+) -> None:
+    """What the view rebuilt from events alone is what reading every record gives."""
+    contract = learners["a"]
+    head = contract.block_number()
     eventually(lambda: get(f"{node_url}/v1/chain")["block_number"] == head, "the view at the head")
+    summary = contract.summary()
+    nodes = contract.nodes()
+    assert summary.block_number == head  # nothing happened in between
+    assert get(f"{node_url}/v1/training") == views.training_json(summary, nodes)
+    checked_in = set(summary.open_step.participants)
+    shown = get(f"{node_url}/v1/nodes")
+    assert shown["current_step"] == summary.current_step
+    assert [{k: v for k, v in n.items() if k != "last_seen"} for n in shown["nodes"]] == [
+        views.node_json(n, summary.current_step, checked_in) for n in nodes
+    ]
+    steps = get(f"{node_url}/v1/steps?limit=100")["steps"]
+    assert [s["step"] for s in steps] == list(range(summary.current_step, -1, -1))
+    for doc in steps:
+        k = doc["step"]
+        assert doc == views.step_json(contract.step(k), contract.contributions(k)), k
+
+
+def test_a_node_started_later_reads_the_history(
+    swarm: LocalSwarm, learners: dict[str, SwarmContract]
+) -> None:
+    assert swarm.sn_rest is not None
+    late = swarm.start_sn("sn-late")
+    head = learners["a"].block_number()
+    eventually(lambda: get(f"{late}/v1/chain")["block_number"] >= head, "the late node's view")
+    for path in ("/v1/steps?limit=100", "/v1/steps/0", "/v1/steps/1"):
+        assert get(f"{late}{path}") == get(f"{swarm.sn_rest}{path}"), path
+
+    def without_time(node: dict) -> dict:  # a follower dates a round's events by its last block
+        return {k: v for k, v in node.items() if k != "last_seen"}
+
+    early = {n["address"]: n for n in get(f"{swarm.sn_rest}/v1/nodes")["nodes"]}
+    for node in get(f"{late}/v1/nodes")["nodes"]:
+        assert node["last_seen"] is not None
+        if node["address"] in early:  # the late node itself is new
+            assert without_time(node) == without_time(early[node["address"]])
 
 
 def test_missing_and_malformed_are_clear_4xx(node_url: str, learners: dict) -> None:

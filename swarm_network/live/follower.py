@@ -1,7 +1,7 @@
 """Keeps a `LiveState` current by following the chain: one poll of the block number per
-interval, and only when blocks came, the new events (`eth_getLogs` from the last block seen)
-and a re-read of the state they touched. What it costs the chain depends on how busy the
-chain is, not on how many clients read the REST API.
+interval and, only when blocks came, the new events (`eth_getLogs` from the last block seen),
+the open step's quorum figures (one `stepStatus` call) and the newest block's time. What it
+costs the chain depends on how busy the chain is, not on how many clients read the REST API.
 """
 
 from __future__ import annotations
@@ -10,73 +10,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from swarm_network.backoff import Backoff
 from swarm_network.chain.client import SwarmContract
 from swarm_network.chain.logs import ContractEvent, EventReader
-from swarm_network.chain.records import NodeRecord, SwarmSummary, TrainingConfig
 from swarm_network.errors import ChainError
 from swarm_network.live.bus import EventBus
 from swarm_network.live.event_docs import actor, live_events
-from swarm_network.live.state import MAX_RECENT_STEPS, ChainSnapshot, LiveState, StepEntry
+from swarm_network.live.state import LiveState
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25
 LOG_CHUNK_BLOCKS = 5_000
-#: Backoff while the chain is unreachable (a restarting sentinel); the last snapshot is served.
+#: Backoff while the chain is unreachable (a restarting sentinel); the last state is served.
 RETRY = Backoff(first_s=0.5, max_s=5.0)
-
-
-def read_steps(contract: SwarmContract, steps: Iterable[int]) -> dict[int, StepEntry]:
-    return {k: (contract.step(k), contract.contributions(k)) for k in sorted(set(steps))}
-
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """What one round must read: only what the new events touched, after the first."""
-
-    head: int
-    known_step: int  # the open step as last seen
-    steps: frozenset[int]
-    nodes: tuple[str, ...] | None  # None: every node (the first read)
-    read_config: bool
-
-
-def read_update(
-    contract: SwarmContract,
-    plan: ReadPlan,
-    nodes: dict[str, NodeRecord],
-    config: TrainingConfig | None,
-) -> ChainSnapshot:
-    """Blocking chain reads (call in a thread). Counts that the contract keeps (learners,
-    finished ones) are counted from the node records, and the open step's quorum and live
-    learners come from one `stepStatus` call, so a round costs a few calls, not dozens."""
-    if plan.nodes is None:
-        nodes = {n.address: n for n in contract.nodes()}
-    else:
-        nodes = {**nodes, **{a: contract.node(a) for a in plan.nodes}}
-    if plan.read_config or config is None:
-        config = contract.training_config()
-    status = contract.step_status(plan.known_step)
-    if status.open_step != plan.known_step:
-        status = contract.step_status(status.open_step)
-    current = status.open_step
-    steps = read_steps(contract, {k for k in plan.steps if k <= current} | {current})
-    learners = [n for n in nodes.values() if n.role == "learner"]
-    summary = SwarmSummary(
-        block_number=plan.head,
-        current_step=current,
-        learner_count=len(learners),
-        finished_count=sum(n.finished for n in learners),
-        effective_quorum=status.quorum,
-        live_learners=status.live,
-        open_step=steps[current][0],
-        config=config,
-    )
-    return ChainSnapshot(summary=summary, nodes=list(nodes.values()), steps=steps)
 
 
 class ChainFollower:
@@ -94,12 +42,11 @@ class ChainFollower:
         self.bus = bus
         self.poll_s = poll_s
         self.ready = asyncio.Event()
-        self._last_block = -1
         self._lock = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow until `stop` is set; while the chain is unreachable keep serving the last
-        snapshot and retry with backoff."""
+        state and retry with backoff."""
         delays = RETRY.delays()
         while not stop.is_set():
             try:
@@ -119,41 +66,29 @@ class ChainFollower:
 
     async def _tick(self) -> None:
         head = await asyncio.to_thread(self.reader.head)
-        if head == self._last_block:
+        last = self.state.block_number
+        if head == last:
             return
-        if head < self._last_block:
-            log.warning(
-                "chain went back from block %d to %d; reading it anew", self._last_block, head
-            )
-            self._last_block = -1
+        if head < last:
+            log.warning("chain went back from block %d to %d; reading it anew", last, head)
+            self.state.reset()  # not expected on a chain without reorgs, but safe
+            last = -1
         started = time.monotonic()
-        first_load = self._last_block < 0
-        events = await self._events(self._last_block + 1, head)
-        steps = {int(e.args["step"]) for e in events if "step" in e.args}
-        known_step = self.state.current_step
-        if first_load:
-            known_step = await asyncio.to_thread(self.contract.current_step)
-            steps |= set(range(max(0, known_step - MAX_RECENT_STEPS + 1), known_step + 1))
-        plan = ReadPlan(
-            head=head,
-            known_step=known_step,
-            steps=frozenset(steps),
-            nodes=None if first_load else tuple(dict.fromkeys(filter(None, map(actor, events)))),
-            read_config=first_load or any(e.name == "TrainingConfigured" for e in events),
-        )
-        known_nodes = {n.address: n for n in self.state.nodes}
-        config = self.state.summary.config if self.state.summary else None
-        snapshot = await asyncio.to_thread(read_update, self.contract, plan, known_nodes, config)
+        first_load = last < 0
+        events = await self._events(last + 1, head)
+        times = await self._block_times(events, head, first_load=first_load)
+        status = await asyncio.to_thread(self.contract.step_status, self._open_step(events))
         if self.state.chain_id is None:
             self.state.chain_id = await asyncio.to_thread(lambda: self.contract.chain_id)
-        times = await self._note_last_seen(events, head, first_load=first_load)
-        changes = self.state.apply(snapshot)
-        self._last_block = head
+        changes = self.state.apply(events, times, status, head)
+        for event in events:
+            who = actor(event)
+            if who is not None and event.block_number in times:
+                self.state.saw(who, times[event.block_number])
         if not first_load:
             for event in events:
-                for type_, data in live_events(
-                    event, times.get(event.block_number), self._participants(event)
-                ):
+                participants = self._participants(event)
+                for type_, data in live_events(event, times.get(event.block_number), participants):
                     self.bus.publish(type_, data)
             for type_, data in changes:
                 self.bus.publish(type_, data)
@@ -165,6 +100,10 @@ class ChainFollower:
             (time.monotonic() - started) * 1000,
         )
 
+    def _open_step(self, events: list[ContractEvent]) -> int:
+        closed = [int(e.args["step"]) for e in events if e.name == "StepClosed"]
+        return max([self.state.current_step - 1, *closed]) + 1
+
     async def _events(self, first: int, last: int) -> list[ContractEvent]:
         out: list[ContractEvent] = []
         for start in range(first, last + 1, LOG_CHUNK_BLOCKS):
@@ -172,28 +111,26 @@ class ChainFollower:
             out += await asyncio.to_thread(self.reader.events, start, end)
         return out
 
-    async def _note_last_seen(
+    async def _block_times(
         self, events: list[ContractEvent], head: int, *, first_load: bool
     ) -> dict[int, int]:
-        """Block times for `last_seen` and the events' `time`, at few reads: catching up on
-        history reads each node's latest block; afterwards one round's events (a poll apart)
-        all take the time of the newest block."""
+        """Block times, at few reads. On the first read: the deployment's block (step 0
+        opens then) and each node's latest block. Afterwards one round's events, a poll
+        apart, all take the time of the newest block."""
+        if not events:
+            return {}
+        if not first_load:
+            now = await asyncio.to_thread(self.reader.block_time, head)
+            return {e.block_number: now for e in events}
+        wanted = {events[0].block_number}
         latest: dict[str, int] = {}
         for event in events:
             who = actor(event)
             if who is not None:
-                latest[who] = max(latest.get(who, 0), event.block_number)
-        if first_load:
-            times = {
-                n: await asyncio.to_thread(self.reader.block_time, n) for n in set(latest.values())
-            }
-        else:
-            now = await asyncio.to_thread(self.reader.block_time, head) if events else 0
-            times = {e.block_number: now for e in events}
-        for who, number in latest.items():
-            self.state.saw(who, times[number])
-        return times
+                latest[who] = event.block_number
+        wanted |= set(latest.values())
+        return {n: await asyncio.to_thread(self.reader.block_time, n) for n in sorted(wanted)}
 
     def _participants(self, event: ContractEvent) -> tuple[str, ...]:
-        entry = self.state.steps.get(int(event.args.get("step", -1)))
+        entry = self.state.projection.step_entry(int(event.args.get("step", -1)))
         return entry[0].participants if entry else ()

@@ -42,9 +42,7 @@ class MetricsInbox:
         return doc, new
 
     async def _check_learner(self, address: str) -> None:
-        role = next(
-            (n.role for n in self.state.nodes if n.address.lower() == address.lower()), None
-        )
+        role = self.state.node_role(address)
         if role is None:  # enrolled since the view's last read: ask the chain
             role = (await asyncio.to_thread(self.contract.node, address)).role
         if role != "learner":

@@ -55,11 +55,10 @@ def _address_param(request: web.Request) -> str:
 async def chain_info(request: web.Request) -> web.Response:
     view = request.app[LIVE]
     state = await view.ready()
-    assert state.summary is not None
     return web.json_response(
         {
             "chain_id": state.chain_id,
-            "block_number": state.summary.block_number,
+            "block_number": state.block_number,
             "contract_address": view.contract.address,
             "rpc_url": request.app[RPC_URL],
             "rpc_proxy_path": "/rpc",
@@ -99,7 +98,7 @@ async def list_steps(request: web.Request) -> web.Response:
 
 async def get_step(request: web.Request) -> web.Response:
     step = int_param(request.match_info["step"], "step")
-    doc = await request.app[LIVE].step_doc(step)
+    doc = (await request.app[LIVE].ready()).step_doc(step)
     if doc is None:
         return json_error(404, f"step {step} does not exist yet")
     return web.json_response(doc)

@@ -1,6 +1,6 @@
 """What the live view knows of the chain, and the REST documents made from it.
 
-Filled by the follower from chain reads; REST handlers only read it. `apply` returns what
+Filled by the follower from chain events; REST handlers only read it. `apply` returns what
 changed in ways a watcher cares about (node status, training state, conflicting merges),
 which the follower publishes as live events.
 """
@@ -10,64 +10,92 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarm_network.chain.records import Contribution, NodeRecord, StepRecord, SwarmSummary
+from swarm_network.chain.logs import ContractEvent
+from swarm_network.chain.records import StepStatus, SwarmSummary
+from swarm_network.live.projection import ChainProjection
 from swarm_network.rest import views
 
 MAX_RECENT_STEPS = 100
-
-StepEntry = tuple[StepRecord, list[Contribution]]
-
-
-@dataclass(frozen=True)
-class ChainSnapshot:
-    """One round of chain reads: the summary, every node, and the steps that may have moved."""
-
-    summary: SwarmSummary
-    nodes: list[NodeRecord]
-    steps: dict[int, StepEntry]
 
 
 @dataclass
 class LiveState:
     chain_id: int | None = None
-    summary: SwarmSummary | None = None
-    nodes: list[NodeRecord] = field(default_factory=list)
-    steps: dict[int, StepEntry] = field(default_factory=dict)
+    projection: ChainProjection = field(default_factory=ChainProjection)
+    block_number: int = -1
+    effective_quorum: int = 0
+    live_learners: int = 0
     #: block timestamp of each node's latest event on chain (lowercase address)
     last_seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
-        return self.summary is not None
+        return self.block_number >= 0
 
     @property
     def current_step(self) -> int:
-        return self.summary.current_step if self.summary else 0
+        return self.projection.current_step
+
+    @property
+    def summary(self) -> SwarmSummary:
+        p = self.projection
+        entry = p.step_entry(p.current_step)
+        assert entry is not None
+        return SwarmSummary(
+            block_number=self.block_number,
+            current_step=p.current_step,
+            learner_count=p.learner_count,
+            finished_count=p.finished_count,
+            effective_quorum=self.effective_quorum,
+            live_learners=self.live_learners,
+            open_step=entry[0],
+            config=p.config,
+        )
 
     # ------------------------------------------------------------------ updates
 
-    def apply(self, snapshot: ChainSnapshot) -> list[tuple[str, dict[str, Any]]]:
-        before_status = self._statuses()
-        before_state = views.training_state(self.summary) if self.summary else None
-        before_conflicts = {k: _conflicts(e) for k, e in self.steps.items()}
-        self.summary = snapshot.summary
-        self.nodes = list(snapshot.nodes)
-        self.steps.update(snapshot.steps)
+    def reset(self) -> None:
+        """Forget everything (the chain went back): the next round reads it from the start."""
+        self.projection = ChainProjection()
+        self.block_number = -1
+        self.effective_quorum = self.live_learners = 0
+        self.last_seen = {}
+
+    def apply(
+        self,
+        events: list[ContractEvent],
+        times: dict[int, int],
+        status: StepStatus,
+        head: int,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Apply one round of events and the open step's quorum figures; returns what changed
+        that a watcher cares about (node status, training state, conflicting merges)."""
+        first = not self.ready
+        before_status = {} if first else self._statuses()
+        before_state = None if first else views.training_state(self.summary)
+        touched: set[int] = set()
+        before_conflicts: dict[int, list[str]] = {}
+        for event in events:
+            for step in self.projection.apply(event, times.get(event.block_number, 0)):
+                if step not in touched:
+                    touched.add(step)
+                    before_conflicts[step] = self._conflicts(step)
+        self.effective_quorum, self.live_learners = status.quorum, status.live
+        self.block_number = head
+        if first:
+            return []
         changes: list[tuple[str, dict[str, Any]]] = []
-        if before_state is not None:
-            for address, status in self._statuses().items():
-                previous = before_status.get(address)
-                if previous is not None and previous != status:
-                    changes.append(
-                        ("node_status", {"address": address, "status": status, "was": previous})
-                    )
-            state = views.training_state(snapshot.summary)
-            if state != before_state:
-                changes.append(("training_state", {"state": state, "was": before_state}))
-            for k, entry in snapshot.steps.items():
-                conflicts = _conflicts(entry)
-                if conflicts and conflicts != before_conflicts.get(k, []):
-                    changes.append(("conflict", {"step": k, "hashes": conflicts}))
+        for address, now in self._statuses().items():
+            was = before_status.get(address)
+            if was is not None and was != now:
+                changes.append(("node_status", {"address": address, "status": now, "was": was}))
+        state = views.training_state(self.summary)
+        if state != before_state:
+            changes.append(("training_state", {"state": state, "was": before_state}))
+        for step in sorted(touched):
+            conflicts = self._conflicts(step)
+            if conflicts and conflicts != before_conflicts[step]:
+                changes.append(("conflict", {"step": step, "hashes": conflicts}))
         return changes
 
     def saw(self, address: str, when: int) -> None:
@@ -75,28 +103,27 @@ class LiveState:
         self.last_seen[key] = max(self.last_seen.get(key, 0), when)
 
     def _statuses(self) -> dict[str, str]:
-        if self.summary is None:
-            return {}
-        current = self.summary.current_step
-        checked_in = set(self.summary.open_step.participants)
-        return {n.address: views.node_json(n, current, checked_in)["status"] for n in self.nodes}
+        return {n["address"]: n["status"] for n in self.node_docs()}
+
+    def _conflicts(self, step: int) -> list[str]:
+        doc = self.step_doc(step)
+        return [] if doc is None else doc["conflicting_hashes"]
 
     # ------------------------------------------------------------------ documents
 
     def training_doc(self) -> dict[str, Any]:
-        assert self.summary is not None
-        return views.training_json(self.summary, self.nodes)
+        return views.training_json(self.summary, self.projection.node_records())
 
     def node_docs(self) -> list[dict[str, Any]]:
-        assert self.summary is not None
-        current = self.summary.current_step
-        checked_in = set(self.summary.open_step.participants)
+        current = self.current_step
+        entry = self.projection.step_entry(current)
+        checked_in = set(entry[0].participants) if entry else set()
         return [
             {
                 **views.node_json(n, current, checked_in),
                 "last_seen": self.last_seen.get(n.address.lower()),
             }
-            for n in self.nodes
+            for n in self.projection.node_records()
         ]
 
     def nodes_doc(self) -> dict[str, Any]:
@@ -108,23 +135,18 @@ class LiveState:
                 return doc
         return None
 
-    def step_doc(self, step: int) -> dict[str, Any] | None:
-        entry = self.steps.get(step)
-        return None if entry is None else views.step_json(*entry)
+    def node_role(self, address: str) -> str | None:
+        for node in self.projection.node_records():
+            if node.address.lower() == address.lower():
+                return node.role
+        return None
 
-    def missing_steps(self, first: int, last: int) -> list[int]:
-        return [k for k in range(first, last + 1) if k not in self.steps]
+    def step_doc(self, step: int) -> dict[str, Any] | None:
+        entry = self.projection.step_entry(step)
+        return None if entry is None else views.step_json(*entry)
 
     def steps_doc(self, limit: int) -> dict[str, Any]:
         current = self.current_step
         first = max(0, current - min(limit, MAX_RECENT_STEPS) + 1)
-        steps = [
-            views.step_json(*self.steps[k])
-            for k in range(current, first - 1, -1)
-            if k in self.steps
-        ]
-        return {"current_step": current, "steps": steps}
-
-
-def _conflicts(entry: StepEntry) -> list[str]:
-    return views.step_json(*entry)["conflicting_hashes"]
+        steps = [self.step_doc(k) for k in range(current, first - 1, -1)]
+        return {"current_step": current, "steps": [s for s in steps if s is not None]}

@@ -10,7 +10,7 @@ import logging
 from swarm_network.chain.client import SwarmContract
 from swarm_network.errors import ChainUnavailable
 from swarm_network.live.bus import EventBus
-from swarm_network.live.follower import ChainFollower, read_steps
+from swarm_network.live.follower import ChainFollower
 from swarm_network.live.inbox import MetricsInbox
 from swarm_network.live.metrics_store import MetricsStore
 from swarm_network.live.relay import MetricsRelay
@@ -70,13 +70,3 @@ class LiveView:
             except TimeoutError:
                 raise ChainUnavailable("the live view has not read the chain yet") from None
         return self.state
-
-    async def step_doc(self, step: int) -> dict | None:
-        """A step the view does not hold yet (older than its first read) is read once and
-        from then on kept current by the events."""
-        state = await self.ready()
-        if step > state.current_step:
-            return None
-        if step not in state.steps:
-            state.steps.update(await asyncio.to_thread(read_steps, self.contract, [step]))
-        return state.step_doc(step)
