@@ -106,8 +106,11 @@ class LiveState:
         return {n["address"]: n["status"] for n in self.node_docs()}
 
     def _conflicts(self, step: int) -> list[str]:
-        doc = self.step_doc(step)
-        return [] if doc is None else doc["conflicting_hashes"]
+        """The step's merge hashes when participants reported more than one: a real
+        disagreement, not a merge whose majority is still coming."""
+        entry = self.projection.step_entry(step)
+        reported = {c.merged_hash for c in entry[1] if c.merged_hash} if entry else set()
+        return sorted(reported) if len(reported) > 1 else []
 
     # ------------------------------------------------------------------ documents
 

@@ -186,13 +186,16 @@ function renderSteps() {
   body.replaceChildren(...state.steps.map((s) => {
     const refusals = s.participants.filter((p) => p.rejected_by.length)
       .map((p) => `${shortAddress(p.address)} refused by ${p.rejected_by.map(shortAddress).join(", ")}`);
-    const marked = refusals.length || s.conflicting_hashes.length;
+    // Several reported hashes is a conflict; one hash and no majority yet is only pending.
+    const reported = new Set(s.participants.map((p) => p.merged_hash).filter(Boolean));
+    const conflict = reported.size > 1;
+    const marked = refusals.length || conflict;
     return el("tr", { class: marked ? "bad" : "", "data-step": s.step },
       el("td", { class: "num" }, s.step),
       el("td", {}, s.closed ? "yes" : "open"),
       el("td", { class: "num" }, s.participants.length),
       el("td", {}, el("code", {}, short(s.agreed_hash, 12))),
-      el("td", {}, s.conflicting_hashes.length ? s.conflicting_hashes.map((h) => short(h, 12)).join(", ") : "-"),
+      el("td", {}, conflict ? s.conflicting_hashes.map((h) => short(h, 12)).join(", ") : "-"),
       el("td", {}, refusals.length ? refusals.join("; ") : "-"),
     );
   }));
@@ -201,11 +204,13 @@ function renderSteps() {
 function renderEvents() {
   const list = document.getElementById("events");
   list.replaceChildren(...state.events.map(({ type, data }) => {
-    const who = data.address || data.by || "";
+    const who = data.address || data.by;
     const step = data.step != null ? ` step ${data.step}` : "";
     const extra = type === "node_status" ? ` ${data.was} -> ${data.status}`
-      : type === "refusal" ? ` refused ${data.refused.map(shortAddress).join(", ")}` : "";
-    return el("li", { class: type }, `${type}${step} ${shortAddress(who)}${extra}`);
+      : type === "training_state" ? ` ${data.was} -> ${data.state}`
+      : type === "refusal" ? ` refused ${data.refused.map(shortAddress).join(", ")}`
+      : type === "conflict" ? ` ${data.hashes.map((h) => short(h, 8)).join(" vs ")}` : "";
+    return el("li", { class: type }, `${type}${step}${who ? ` ${shortAddress(who)}` : ""}${extra}`);
   }));
 }
 
