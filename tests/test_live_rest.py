@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,6 +76,7 @@ def read_events(url: str, after: int, until: Callable[[list[dict]], bool]) -> li
     """Events from the stream (replayed from `after`), until `until(events)` holds."""
     events: list[dict] = []
     headers = {"Last-Event-ID": str(after)}
+    deadline = time.monotonic() + WAIT_S
     with requests.get(f"{url}/v1/events", headers=headers, stream=True, timeout=WAIT_S) as r:
         assert r.status_code == 200
         assert r.headers["Content-Type"].startswith("text/event-stream")
@@ -87,7 +93,10 @@ def read_events(url: str, after: int, until: Callable[[list[dict]], bool]) -> li
                 current = {}
                 if until(events):
                     return events
-    raise AssertionError(f"stream ended after {len(events)} events")
+            if time.monotonic() > deadline:  # keep-alives come every 15 s
+                break
+    kinds = sorted({e["event"] for e in events})
+    raise AssertionError(f"stream gave {len(events)} events ({kinds}), not what was awaited")
 
 
 @pytest.fixture(scope="module")
@@ -357,6 +366,45 @@ def test_every_node_serves_the_dashboard(node_url: str) -> None:
         403,
         404,
     )
+
+
+# ------------------------------------------------------------------ swarm status --watch
+
+
+def test_status_watch_redraws_when_something_happens(
+    swarm: LocalSwarm, learners: dict[str, SwarmContract]
+) -> None:
+    a = learners["a"].account
+    assert a is not None and swarm.sn_rest
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "swarm_network.cli.main"]
+        + ["status", "--watch", "--sn", swarm.sn_rest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in watcher.stdout], daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+
+        def drawn(times: int) -> None:
+            deadline = time.monotonic() + WAIT_S
+            while sum("watching" in line for line in seen) < times:
+                try:
+                    seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    pytest.fail(f"not drawn {times} times:\n" + "".join(seen))
+
+        drawn(1)
+        assert any(a.address in line for line in seen)  # the nodes table
+        doc = sign_metrics(a, step=1, metrics={"loss": 0.5}, timings=TIMINGS).to_json()
+        assert post(swarm.sn_rest, doc).json()["new"] is True  # an event: a redraw
+        drawn(2)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=WAIT_S) == 0
 
 
 # ------------------------------------------------------------------ last: the chain goes away

@@ -159,12 +159,16 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sn", default="http://127.0.0.1:30304", help="REST URL of any SN node")
     p.add_argument("--steps", type=int, default=5, help="how many recent steps to show")
     p.add_argument("--json", action="store_true", help="print raw JSON")
+    p.add_argument("--watch", action="store_true", help="redraw as things happen (Ctrl-C stops)")
     p.set_defaults(run=_run_status)
 
 
 def _run_status(args: argparse.Namespace) -> int:
     from swarm_network.cli.status_cmd import show_status
+    from swarm_network.cli.status_watch import watch_status
 
+    if args.watch:
+        return watch_status(args.sn.rstrip("/"), steps=args.steps)
     return show_status(args.sn.rstrip("/"), steps=args.steps, as_json=args.json)
 
 

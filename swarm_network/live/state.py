@@ -73,13 +73,11 @@ class LiveState:
         first = not self.ready
         before_status = {} if first else self._statuses()
         before_state = None if first else views.training_state(self.summary)
+        named = {int(e.args["step"]) for e in events if "step" in e.args}
+        before_conflicts = {k: self._conflicts(k) for k in named}
         touched: set[int] = set()
-        before_conflicts: dict[int, list[str]] = {}
         for event in events:
-            for step in self.projection.apply(event, times.get(event.block_number, 0)):
-                if step not in touched:
-                    touched.add(step)
-                    before_conflicts[step] = self._conflicts(step)
+            touched |= self.projection.apply(event, times.get(event.block_number, 0))
         self.effective_quorum, self.live_learners = status.quorum, status.live
         self.block_number = head
         if first:
@@ -94,7 +92,7 @@ class LiveState:
             changes.append(("training_state", {"state": state, "was": before_state}))
         for step in sorted(touched):
             conflicts = self._conflicts(step)
-            if conflicts and conflicts != before_conflicts[step]:
+            if conflicts and conflicts != before_conflicts.get(step, []):
                 changes.append(("conflict", {"step": step, "hashes": conflicts}))
         return changes
 
