@@ -602,7 +602,7 @@ def test_a_live_learner_that_died_holds_the_quorum_one_grace_period_at_most(
     first_in = swarm.head_timestamp()
     # Learners 1 and 2 are live and unfinished: the quorum is 2, for one grace period.
     assert swarm.admin.effective_quorum() == 2
-    with refused("quorum not reached"):
+    with refused(Refusal.QUORUM_NOT_REACHED):
         swarm.admin.close_step(2)
     swarm.next_block_at_least(first_in + grace)
     status = swarm.admin.step_status(2)
