@@ -1,5 +1,6 @@
-"""What an SN node serves about pipelines: `pipeline_routes(service)` gives the aiohttp routes
-for the node's REST app, `OPENAPI_PATHS` their OpenAPI description.
+"""What an SN node serves about pipelines: `PIPELINE_ROUTES` for the node's REST app (their
+handlers read the node's `PipelineService` from `app[PIPELINE]`, set at start-up), and
+`OPENAPI_PATHS` their OpenAPI description.
 
 Read-only over the chain and verified files, except one write: a swarm's owner uploads its
 module archives, globals and manifest here (`PUT /v1/pipeline/files/{sha256}`), signed with its
