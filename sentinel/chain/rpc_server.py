@@ -150,32 +150,32 @@ async def _run_batch(
 async def _run_in_lanes(
     app: web.Application, items: list[Any], client: CallClient
 ) -> list[dict[str, Any]]:
-    """Answer a batch, in its order: the reads in one hop to the read threads, the chain's
-    work in one hop to the chain thread, each call in its client's turn. Notifications leave
-    no answer."""
+    """Answer a batch, in its order: each run of consecutive requests of one lane in one hop
+    to that lane's thread (a call in its client's turn), one run after the other, so that a
+    request sees what the requests before it did (a receipt asked for in the batch that sent
+    the transaction, as geth answers it). Notifications leave no answer."""
     chain = app[CHAIN_KEY]
     loop = asyncio.get_running_loop()
-    positions: dict[Lane, list[int]] = {lane: [] for lane in Lane}
+    runs: list[tuple[Lane, list[int]]] = []
     for position, item in enumerate(items):
-        method = item.get("method") if isinstance(item, dict) else None
-        positions[lane_of(method)].append(position)
+        lane = lane_of(item.get("method") if isinstance(item, dict) else None)
+        if runs and runs[-1][0] is lane:
+            runs[-1][1].append(position)
+        else:
+            runs.append((lane, [position]))
     answers: list[dict[str, Any] | None] = [None] * len(items)
+    for lane, positions in runs:
+        if lane is Lane.CALL:
+            for position in positions:
+                answers[position] = await _queued_call(app, client, items[position])
+            continue
 
-    async def one_hop(lane: Lane) -> None:
-        def answer_lane() -> list[dict[str, Any] | None]:
-            return [_answer(chain, items[position]) for position in positions[lane]]
+        def answer_run(positions: list[int] = positions) -> list[dict[str, Any] | None]:
+            return [_answer(chain, items[position]) for position in positions]
 
-        lane_answers = await loop.run_in_executor(app[LANES_KEY][lane], answer_lane)
-        for position, answer in zip(positions[lane], lane_answers, strict=True):
+        run_answers = await loop.run_in_executor(app[LANES_KEY][lane], answer_run)
+        for position, answer in zip(positions, run_answers, strict=True):
             answers[position] = answer
-
-    async def one_call(position: int) -> None:
-        answers[position] = await _queued_call(app, client, items[position])
-
-    await asyncio.gather(
-        *(one_hop(lane) for lane in (Lane.READ, Lane.CHAIN) if positions[lane]),
-        *(one_call(position) for position in positions[Lane.CALL]),
-    )
     return [answer for answer in answers if answer is not None]
 
 
