@@ -7,11 +7,11 @@ docs/ARCHITECTURE.md). geth bounds calls the same two ways (RPCGasCap, RPCEVMTim
 - The gas cap (`CALL_GAS_CAP`): a call asking for more gas, or for none, runs with the cap, as
   on geth. It is no time bound on its own: deploying our contract needs 2.4M gas (and its
   estimate at least that), while a jump loop burns 1M gas in about a second here.
-- The deadline (`CALL_TIMEOUT_S` of CPU time: `CallDeadline`): py-evm has no timeout hook,
-  so every frame of the call runs with a computation class of its own whose jumps, calls and
-  creates first check the deadline. Every loop jumps, and code without jumps is at most
-  48 KiB long, so no frame runs long past the deadline. The check costs one clock read per
-  jump (`benchmarks/rpc_stall.py` measures the overhead).
+- The deadline (`CALL_TIMEOUT_S` of CPU time, within `CALL_WALL_LIMIT_S`: `CallDeadline`):
+  py-evm has no timeout hook, so every frame of the call runs with a computation class of its
+  own whose jumps, calls and creates first check the deadline. Every loop jumps, and code
+  without jumps is at most 48 KiB long, so no frame runs long past the deadline. The check
+  costs one clock read per jump (`benchmarks/rpc_stall.py` measures the overhead).
 - Slow precompiles: py-evm computes BLAKE2 and the elliptic curves in pure Python, up to
   about 50 us per unit of gas (`benchmarks/precompile_speed.py`), and one such run cannot be
   interrupted. A precompile is charged its gas before it computes; a charge that, at that
@@ -33,7 +33,8 @@ from eth.abc import ComputationAPI, StateAPI
 from sentinel.chain.rpc_format import SERVER_ERROR, RpcError
 
 CALL_GAS_CAP = 5_000_000  # twice what deploying the SwarmLearning contract needs
-CALL_TIMEOUT_S = 1.0  # a check-in's dry run takes 4 ms, a deployment's estimate 20-120 ms
+CALL_TIMEOUT_S = 1.0  # of CPU time; a check-in's dry run takes 4 ms, a deploy estimate 20-120
+CALL_WALL_LIMIT_S = 5.0  # a call's wall-clock time on a busy machine (geth's RPCEVMTimeout)
 
 # The opcodes after which a frame can run on: jumps (every loop) and new frames.
 _CHECKED_OPCODES = frozenset(
@@ -62,19 +63,23 @@ class CallTimeout(Exception):
 
 
 class CallDeadline:
-    """The budget of one call request: `timeout_s` of its thread's CPU time.
+    """The budget of one call request: `timeout_s` of its thread's CPU time, and never more
+    than `CALL_WALL_LIMIT_S` of wall-clock time.
 
     CPU time rather than wall-clock time, so that on a busy machine (a CPU shared with other
     processes, other threads holding the GIL) an honest call is not cut short for time it did
-    not run. Reading the thread's CPU clock is a system call, 10x dearer than the monotonic
-    clock, so each check reads the monotonic clock, and only once the wall-clock deadline has
-    passed the CPU clock, moving the deadline on by the CPU time still left.
+    not run; the wall-clock limit still bounds how long a call holds its lane. Reading the
+    thread's CPU clock is a system call, 10x dearer than the monotonic clock, so each check
+    reads the monotonic clock, and only once the wall-clock deadline has passed the CPU
+    clock, moving the deadline on by the CPU time still left (up to the limit).
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._cpu_started = time.thread_time()
-        self._at = time.monotonic() + timeout_s
+        now = time.monotonic()
+        self._at = now + timeout_s
+        self._limit = now + max(timeout_s, CALL_WALL_LIMIT_S)
 
     def check(self, seconds_ahead: float = 0.0) -> None:
         """Raise `CallTimeout` if the budget is spent, or would be `seconds_ahead` on."""
@@ -82,9 +87,9 @@ class CallDeadline:
         if now + seconds_ahead <= self._at:
             return
         cpu_left = self.timeout_s - (time.thread_time() - self._cpu_started)
-        if cpu_left < seconds_ahead or cpu_left <= 0:
+        if cpu_left < seconds_ahead or cpu_left <= 0 or now + seconds_ahead > self._limit:
             raise CallTimeout(f"execution aborted (timeout = {self.timeout_s:g}s)")
-        self._at = now + cpu_left
+        self._at = min(now + cpu_left, self._limit)
 
 
 @contextmanager
