@@ -23,6 +23,7 @@ frame catches it, so the whole call stops at once, and `deadline` answers it as 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,25 +110,32 @@ def capped_gas(requested: int | None, block_gas_limit: int) -> int:
 def bound_execution(state: StateAPI, call_deadline: CallDeadline) -> None:
     """Make every frame that `state` runs from now on check `call_deadline`.
 
-    `state` must be a throw-away state (a call's): it gets a computation class of its own,
-    made for this deadline, as an instance attribute that shadows its fork's class.
+    `state` must be a throw-away state (a call's): it gets the bounded computation class of
+    its fork and the deadline, as instance attributes (the class shadows the fork's own).
     """
-    base: type[ComputationAPI] = state.computation_class
+    state.computation_class = _bounded_class(state.computation_class)
+    state.call_deadline = call_deadline  # type: ignore[attr-defined]  # read by the checks
+
+
+@functools.cache
+def _bounded_class(base: type[ComputationAPI]) -> type[ComputationAPI]:
+    """`base` with its jumps, calls, creates and precompiles checking the state's deadline
+    (made once per fork: building it costs more than a short call)."""
     opcodes = {
-        value: _checked_opcode(opcode, call_deadline) if value in _CHECKED_OPCODES else opcode
+        value: _checked_opcode(opcode) if value in _CHECKED_OPCODES else opcode
         for value, opcode in base.opcodes.items()
     }
     precompiles = {
-        address: _checked_precompile(precompile, call_deadline, address in _SLOW_PRECOMPILES)
+        address: _checked_precompile(precompile, slow=address in _SLOW_PRECOMPILES)
         for address, precompile in base.get_precompiles().items()
     }
     attributes = {"opcodes": opcodes, "_precompiles": precompiles}
-    state.computation_class = type(f"Bounded{base.__name__}", (base,), attributes)
+    return type(f"Bounded{base.__name__}", (base,), attributes)
 
 
-def _checked_opcode(opcode: Any, call_deadline: CallDeadline) -> Callable[..., None]:
-    def checked(computation: ComputationAPI) -> None:
-        call_deadline.check()
+def _checked_opcode(opcode: Any) -> Callable[..., None]:
+    def checked(computation: Any) -> None:
+        computation.state.call_deadline.check()
         opcode(computation=computation)
 
     checked.__wrapped__ = opcode  # type: ignore[attr-defined]  # py-evm's debug log reads it
@@ -135,9 +143,10 @@ def _checked_opcode(opcode: Any, call_deadline: CallDeadline) -> Callable[..., N
 
 
 def _checked_precompile(
-    precompile: Callable[[ComputationAPI], Any], call_deadline: CallDeadline, slow: bool
+    precompile: Callable[[ComputationAPI], Any], *, slow: bool
 ) -> Callable[[ComputationAPI], Any]:
-    def checked(computation: ComputationAPI) -> Any:
+    def checked(computation: Any) -> Any:
+        call_deadline: CallDeadline = computation.state.call_deadline
         call_deadline.check()
         return precompile(_ChargeChecked(computation, call_deadline) if slow else computation)
 
