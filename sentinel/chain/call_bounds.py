@@ -7,11 +7,11 @@ docs/ARCHITECTURE.md). geth bounds calls the same two ways (RPCGasCap, RPCEVMTim
 - The gas cap (`CALL_GAS_CAP`): a call asking for more gas, or for none, runs with the cap, as
   on geth. It is no time bound on its own: deploying our contract needs 2.4M gas (and its
   estimate at least that), while a jump loop burns 1M gas in about a second here.
-- The deadline (`CALL_TIMEOUT_S` of CPU time: `CallDeadline`): py-evm has no timeout hook,
-  so every frame of the call runs with a computation class of its own whose jumps, calls and
-  creates first check the deadline. Every loop jumps, and code without jumps is at most
-  48 KiB long, so no frame runs long past the deadline. The check costs one clock read per
-  jump (`benchmarks/rpc_stall.py` measures the overhead).
+- The deadline (`CALL_TIMEOUT_S` of CPU time, within `CALL_WALL_LIMIT_S`: `CallDeadline`):
+  py-evm has no timeout hook, so every frame of the call runs with a computation class of its
+  own whose jumps, calls and creates first check the deadline. Every loop jumps, and code
+  without jumps is at most 48 KiB long, so no frame runs long past the deadline. The check
+  costs one clock read per jump (`benchmarks/rpc_stall.py` measures the overhead).
 - Slow precompiles: py-evm computes BLAKE2 and the elliptic curves in pure Python, up to
   about 50 us per unit of gas (`benchmarks/precompile_speed.py`), and one such run cannot be
   interrupted. A precompile is charged its gas before it computes; a charge that, at that
@@ -23,6 +23,7 @@ frame catches it, so the whole call stops at once, and `deadline` answers it as 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,8 @@ from eth.abc import ComputationAPI, StateAPI
 from sentinel.chain.rpc_format import SERVER_ERROR, RpcError
 
 CALL_GAS_CAP = 5_000_000  # twice what deploying the SwarmLearning contract needs
-CALL_TIMEOUT_S = 1.0  # a check-in's dry run takes 4 ms, a deployment's estimate 20-120 ms
+CALL_TIMEOUT_S = 1.0  # of CPU time; a check-in's dry run takes 4 ms, a deploy estimate 20-120
+CALL_WALL_LIMIT_S = 5.0  # a call's wall-clock time on a busy machine (geth's RPCEVMTimeout)
 
 # The opcodes after which a frame can run on: jumps (every loop) and new frames.
 _CHECKED_OPCODES = frozenset(
@@ -62,19 +64,23 @@ class CallTimeout(Exception):
 
 
 class CallDeadline:
-    """The budget of one call request: `timeout_s` of its thread's CPU time.
+    """The budget of one call request: `timeout_s` of its thread's CPU time, and never more
+    than `CALL_WALL_LIMIT_S` of wall-clock time.
 
     CPU time rather than wall-clock time, so that on a busy machine (a CPU shared with other
     processes, other threads holding the GIL) an honest call is not cut short for time it did
-    not run. Reading the thread's CPU clock is a system call, 10x dearer than the monotonic
-    clock, so each check reads the monotonic clock, and only once the wall-clock deadline has
-    passed the CPU clock, moving the deadline on by the CPU time still left.
+    not run; the wall-clock limit still bounds how long a call holds its lane. Reading the
+    thread's CPU clock is a system call, 10x dearer than the monotonic clock, so each check
+    reads the monotonic clock, and only once the wall-clock deadline has passed the CPU
+    clock, moving the deadline on by the CPU time still left (up to the limit).
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._cpu_started = time.thread_time()
-        self._at = time.monotonic() + timeout_s
+        now = time.monotonic()
+        self._at = now + timeout_s
+        self._limit = now + max(timeout_s, CALL_WALL_LIMIT_S)
 
     def check(self, seconds_ahead: float = 0.0) -> None:
         """Raise `CallTimeout` if the budget is spent, or would be `seconds_ahead` on."""
@@ -82,9 +88,9 @@ class CallDeadline:
         if now + seconds_ahead <= self._at:
             return
         cpu_left = self.timeout_s - (time.thread_time() - self._cpu_started)
-        if cpu_left < seconds_ahead or cpu_left <= 0:
+        if cpu_left < seconds_ahead or cpu_left <= 0 or now + seconds_ahead > self._limit:
             raise CallTimeout(f"execution aborted (timeout = {self.timeout_s:g}s)")
-        self._at = now + cpu_left
+        self._at = min(now + cpu_left, self._limit)
 
 
 @contextmanager
@@ -104,25 +110,32 @@ def capped_gas(requested: int | None, block_gas_limit: int) -> int:
 def bound_execution(state: StateAPI, call_deadline: CallDeadline) -> None:
     """Make every frame that `state` runs from now on check `call_deadline`.
 
-    `state` must be a throw-away state (a call's): it gets a computation class of its own,
-    made for this deadline, as an instance attribute that shadows its fork's class.
+    `state` must be a throw-away state (a call's): it gets the bounded computation class of
+    its fork and the deadline, as instance attributes (the class shadows the fork's own).
     """
-    base: type[ComputationAPI] = state.computation_class
+    state.computation_class = _bounded_class(state.computation_class)
+    state.call_deadline = call_deadline  # type: ignore[attr-defined]  # read by the checks
+
+
+@functools.cache
+def _bounded_class(base: type[ComputationAPI]) -> type[ComputationAPI]:
+    """`base` with its jumps, calls, creates and precompiles checking the state's deadline
+    (made once per fork: building it costs more than a short call)."""
     opcodes = {
-        value: _checked_opcode(opcode, call_deadline) if value in _CHECKED_OPCODES else opcode
+        value: _checked_opcode(opcode) if value in _CHECKED_OPCODES else opcode
         for value, opcode in base.opcodes.items()
     }
     precompiles = {
-        address: _checked_precompile(precompile, call_deadline, address in _SLOW_PRECOMPILES)
+        address: _checked_precompile(precompile, slow=address in _SLOW_PRECOMPILES)
         for address, precompile in base.get_precompiles().items()
     }
     attributes = {"opcodes": opcodes, "_precompiles": precompiles}
-    state.computation_class = type(f"Bounded{base.__name__}", (base,), attributes)
+    return type(f"Bounded{base.__name__}", (base,), attributes)
 
 
-def _checked_opcode(opcode: Any, call_deadline: CallDeadline) -> Callable[..., None]:
-    def checked(computation: ComputationAPI) -> None:
-        call_deadline.check()
+def _checked_opcode(opcode: Any) -> Callable[..., None]:
+    def checked(computation: Any) -> None:
+        computation.state.call_deadline.check()
         opcode(computation=computation)
 
     checked.__wrapped__ = opcode  # type: ignore[attr-defined]  # py-evm's debug log reads it
@@ -130,9 +143,10 @@ def _checked_opcode(opcode: Any, call_deadline: CallDeadline) -> Callable[..., N
 
 
 def _checked_precompile(
-    precompile: Callable[[ComputationAPI], Any], call_deadline: CallDeadline, slow: bool
+    precompile: Callable[[ComputationAPI], Any], *, slow: bool
 ) -> Callable[[ComputationAPI], Any]:
-    def checked(computation: ComputationAPI) -> Any:
+    def checked(computation: Any) -> Any:
+        call_deadline: CallDeadline = computation.state.call_deadline
         call_deadline.check()
         return precompile(_ChargeChecked(computation, call_deadline) if slow else computation)
 

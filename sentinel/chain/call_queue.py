@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 MAX_CALLS_PER_CLIENT = 8
 MAX_CALLS_PER_ADDRESS = 256
@@ -36,6 +36,47 @@ class CallClient:
 
 class CallsRefused(Exception):
     """The client already has as many calls waiting as it may."""
+
+
+Queued = TypeVar("Queued", bound=Sized)
+
+
+class _Turns(Generic[Queued]):
+    """What each key has waiting, served key by key in turn.
+
+    The key just served goes to the back only when the next turn begins, so a key that comes
+    in meanwhile (while that key's call runs) is served before it again.
+    """
+
+    def __init__(self, new: Callable[[], Queued]) -> None:
+        self._new = new
+        self._waiting: OrderedDict[str, Queued] = OrderedDict()
+        self._served: tuple[str, Queued] | None = None
+
+    def __len__(self) -> int:
+        """How many keys have something waiting."""
+        served = self._served is not None and len(self._served[1]) > 0
+        return len(self._waiting) + served
+
+    def of(self, key: str) -> Queued:
+        """What `key` has waiting (new and empty if nothing), to add to."""
+        if self._served is not None and self._served[0] == key:
+            return self._served[1]
+        if key not in self._waiting:
+            self._waiting[key] = self._new()
+        return self._waiting[key]
+
+    def next_turn(self) -> Queued | None:
+        """What the key whose turn it is has waiting; None if no key has anything."""
+        if self._served is not None:
+            key, queued = self._served
+            self._served = None
+            if len(queued):
+                self._waiting[key] = queued
+        if not self._waiting:
+            return None
+        self._served = self._waiting.popitem(last=False)
+        return self._served[1]
 
 
 @dataclass
@@ -55,8 +96,8 @@ class CallQueue:
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
-        # address -> forwarded_for -> that client's waiting jobs; both levels in turn order.
-        self._waiting: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
+        # address -> forwarded_for -> that client's waiting jobs, both levels served in turn.
+        self._waiting: _Turns[_Turns[deque[_Job]]] = _Turns(lambda: _Turns(deque))
         self._per_client: dict[CallClient, int] = {}
         self._per_address: dict[str, int] = {}
         self._wakeup = asyncio.Event()
@@ -83,8 +124,7 @@ class CallQueue:
             )
         job = _Job(client=client, run=work)
         self._count(client, +1)
-        clients = self._waiting.setdefault(client.address, OrderedDict())
-        clients.setdefault(client.forwarded_for, deque()).append(job)
+        self._waiting.of(client.address).of(client.forwarded_for).append(job)
         self._wakeup.set()
         try:
             return await job.answer
@@ -98,20 +138,12 @@ class CallQueue:
                 del counts[key]
 
     def _next_job(self) -> _Job | None:
-        """The first job of the next client in turn; that client (and its address) move to
-        the back of the turn order."""
-        while self._waiting:
-            address, clients = next(iter(self._waiting.items()))
-            forwarded_for, jobs = next(iter(clients.items()))
+        """The next job of the next client of the next address, in turn."""
+        while (clients := self._waiting.next_turn()) is not None:
+            jobs = clients.next_turn()
+            if jobs is None:
+                continue
             job = jobs.popleft()
-            if jobs:
-                clients.move_to_end(forwarded_for)
-            else:
-                del clients[forwarded_for]
-            if clients:
-                self._waiting.move_to_end(address)
-            else:
-                del self._waiting[address]
             if not job.answer.done():  # not abandoned by its client meanwhile
                 return job
         return None
