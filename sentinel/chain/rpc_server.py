@@ -165,9 +165,10 @@ async def _run_in_lanes(
             runs.append((lane, [position]))
     answers: list[dict[str, Any] | None] = [None] * len(items)
     for lane, positions in runs:
-        if lane is Lane.CALL:
-            for position in positions:
-                answers[position] = await _queued_call(app, client, items[position])
+        if lane is Lane.CALL:  # queued together: the client's limit of queued calls holds
+            queued = [_queued_call(app, client, items[position]) for position in positions]
+            for position, answer in zip(positions, await asyncio.gather(*queued), strict=True):
+                answers[position] = answer
             continue
 
         def answer_run(positions: list[int] = positions) -> list[dict[str, Any] | None]:
