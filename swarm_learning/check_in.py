@@ -13,7 +13,7 @@ from swarm_learning import catch_up
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import Standing
 from swarm_learning.weights import encode_weights
-from swarm_network.errors import StaleBase, StepNotOpen, SwarmError
+from swarm_network.errors import AlreadyCheckedIn, StaleBase, StepNotOpen, SwarmError
 
 log = logging.getLogger(__name__)
 
@@ -53,5 +53,11 @@ def check_in(ctx: RoundContext, arrays: Arrays, standing: Standing) -> CheckedIn
         except StaleBase as exc:
             log.info("check-in for step %d refused (%s); catching up", standing.step, exc.reason)
             arrays, standing = catch_up.adopt_agreed(ctx, standing.step - 1, standing)
+        except AlreadyCheckedIn:
+            # An earlier run of this learner checked in for this step and died: its
+            # contribution stands; this run takes the step's agreed model and goes on after it.
+            log.info("step %d has this learner's earlier contribution; adopting its merge",
+                     standing.step)  # fmt: skip
+            arrays, standing = catch_up.adopt_agreed(ctx, standing.step, standing)
         caught_up = True
     raise SwarmError(f"could not check in after {MAX_CHECK_IN_ATTEMPTS} attempts")

@@ -48,6 +48,10 @@ class StaleBase(ContractRevert):
     """A check-in named a base model that is neither the agreed one nor acceptable late work."""
 
 
+class AlreadyCheckedIn(ContractRevert):
+    """This learner is in the open step already: an earlier run of it checked in, then died."""
+
+
 class TrainingEnded(ContractRevert):
     """The training has ended on chain: no step runs any more; adopt its final model."""
 

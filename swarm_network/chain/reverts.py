@@ -19,6 +19,7 @@ from eth_utils import keccak, to_checksum_address
 
 from contracts import load_artifact
 from swarm_network.errors import (
+    AlreadyCheckedIn,
     AlreadyConfigured,
     ContractRevert,
     StaleBase,
@@ -58,7 +59,7 @@ REFUSALS: dict[str, Refusal] = {
     "ZeroWeightHash": Refusal(ContractRevert, "weight hash is zero"),
     "ZeroWeightage": Refusal(ContractRevert, "weightage must be positive"),
     "AlreadyCheckedIn": Refusal(
-        ContractRevert, "already checked in for this step", "step {step}; node {node}"
+        AlreadyCheckedIn, "already checked in for this step", "step {step}; node {node}"
     ),
     "StaleBaseAtStepZero": Refusal(
         StaleBase, "stale base: step 0 starts from no merged model", "base {baseHash}"
