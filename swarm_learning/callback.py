@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
+from swarm_learning.evaluation import pop_evaluation
 from swarm_learning.finishing import finish_training
+from swarm_learning.metrics import MetricsReporter
 from swarm_learning.node import LearnerNode, attach_log_file
 from swarm_learning.round import run_round
 from swarm_learning.round_context import RoundContext
@@ -34,6 +36,7 @@ STEPS_FILE = "sync_steps.jsonl"
 class SwarmCallback:
     def __init__(self, model: torch.nn.Module, **settings: Any) -> None:
         self.model = model
+        evaluation, settings = pop_evaluation(settings)  # lossFunction, adsValData...
         self.settings = LearnerSettings.resolve(
             {k: v for k, v in settings.items() if v is not None}
         )
@@ -42,6 +45,9 @@ class SwarmCallback:
             self.settings.model_dir / f"{self.settings.program_name}_sw.log"
         )
         self.node = LearnerNode(self.settings)
+        self.metrics = MetricsReporter(
+            account=self.node.account, sn_url=self.settings.sn_url, evaluation=evaluation
+        )
         # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
         self._steps_path = self.settings.model_dir / STEPS_FILE
         self._rounds: RoundContext | None = None
@@ -63,9 +69,16 @@ class SwarmCallback:
     def _last_round(self) -> RoundResult | None:
         return self.history[-1] if self.history else None
 
+    def log_metrics(self, **values: float) -> None:
+        """Figures of the program's own (e.g. `loss=`): averaged per sync step and shown on
+        every SN node's dashboard with this learner's validation figures and timings."""
+        self.metrics.log(**values)
+
     def _sync_now(self) -> None:
         assert self._rounds is not None
+        self.metrics.before_sync(self.model)
         merged, result = run_round(self._rounds, self._arrays(), self._last_round)
+        self.metrics.after_sync(result)
         self._load(merged)
         self.history.append(result)
         with self._steps_path.open("a", encoding="utf-8") as handle:
@@ -109,6 +122,7 @@ class SwarmCallback:
                 "final model %s saved to %s", self.final_model_hash, model_dir / FINAL_MODEL_FILE
             )
         finally:
+            self.metrics.close()
             self.node.stop()
             logging.getLogger("swarm_learning").removeHandler(self._log_handler)
             logging.getLogger("swarm_network").removeHandler(self._log_handler)

@@ -26,6 +26,7 @@ from swarm_network.archive import ModelArchive, run_archive
 from swarm_network.defaults import FILE_PORT, KEEP_MODELS, LOOPBACK, REST_PORT, WILDCARD_HOSTS
 from swarm_network.files.server import create_file_app
 from swarm_network.files.store import FileStore
+from swarm_network.live import LiveSource, run_live_view
 from swarm_network.rest.app import CONTEXT, create_rest_app
 from swarm_network.serve import (
     Listener,
@@ -73,8 +74,15 @@ def create_node_app(config: NodeConfig, *role_start: LifecycleStep) -> web.Appli
     app = create_rest_app()
     app[NODE_CONFIG] = config
     app[FILE_STORE] = FileStore(config.data_dir / "files")
-    app.cleanup_ctx.extend([*role_start, _file_server, _model_archive])
+    app.cleanup_ctx.extend([*role_start, _live_view, _file_server, _model_archive])
     return app
+
+
+async def _live_view(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    source = LiveSource(ctx.contract.address, ctx.chain_rpc_url, ctx.sentinel_url)
+    async for _ in run_live_view(app, source):
+        yield
 
 
 async def _file_server(app: web.Application) -> AsyncIterator[None]:

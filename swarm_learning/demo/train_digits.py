@@ -256,7 +256,13 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         min_peers=args.min_peers,
         merge_method=args.merge_method,
         merge_params=args.merge_params,
-        num_samples=len(y_train),  # the weight if the training weighs by samples
+        num_samples=len(y_train),  # the weight if the training says mean by samples
+        # HPE's parameters: the callback reports validation loss and accuracy every step (on
+        # the shared test set, which this demo has; a real site would hold out its own data).
+        lossFunction="CrossEntropyLoss",
+        metricFunction="accuracy",
+        adsValData=(X_test, y_test),
+        adsValBatchSize=256,
     )
     hooks: SwarmCallback | ByzantineHooks = cb
     attack: ByzantineAttack | None = None
@@ -277,6 +283,7 @@ def run(args: argparse.Namespace, data_dir: Path, model_dir: Path) -> dict[str, 
         device=args.device,
         on_batch_end=hooks.on_batch_end,
         on_epoch_end=hooks.on_epoch_end,
+        on_loss=lambda value: cb.log_metrics(loss=value),  # training loss, averaged per step
     )
     hooks.on_train_end()
     if attack is not None:

@@ -17,10 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sn", default=DEFAULT_SN_URL, help="REST URL of any SN node")
     p.add_argument("--steps", type=int, default=5, help="how many recent steps to show")
     p.add_argument("--json", action="store_true", help="print raw JSON")
+    p.add_argument("--watch", action="store_true", help="redraw as things happen (Ctrl-C stops)")
     p.set_defaults(run=run_status_command)
 
 
 def run_status_command(args: argparse.Namespace) -> int:
+    if args.watch:
+        from swarm_network.cli.status_watch import watch_status
+
+        return watch_status(args.sn.rstrip("/"), steps=args.steps)
     return show_status(args.sn.rstrip("/"), steps=args.steps, as_json=args.json)
 
 
