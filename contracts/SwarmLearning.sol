@@ -486,6 +486,85 @@ contract SwarmLearning {
         return bytes32(0);
     }
 
+    // ------------------------------------------------- stopped learners and adaptive sync
+    // (docs/ARCHITECTURE.md, "HPE's callback parameters"): new functions and state only, so
+    // that the step rules above stay as they are.
+
+    /// Learners that reached their own stopping point but still take part in steps
+    /// (`checkinModelOnTrainEnd` snapshot or active) until no learner is training any more.
+    mapping(address => bool) public stopped;
+    uint32 public stoppedCount;
+    bool public syncConfigured;
+    uint32 public syncFrequency; // batches between syncs: the start value under adaptive sync
+    bool public adaptiveSync;
+    /// Validation losses (in millionths) of the step's agreed model, as its participants report
+    /// them: the sum and the count. Final once the next step has closed.
+    mapping(uint64 => uint256) private validationSum;
+    mapping(uint64 => uint32) private validationCount;
+    mapping(uint64 => mapping(address => bool)) private validationReported;
+
+    error SyncAlreadyConfigured();
+    error SyncFrequencyTooLow(uint32 syncFrequency);
+    error AlreadyStopped(address node);
+    error ValidationClosed(uint64 step);
+    error ValidationAlreadyReported(uint64 step, address node);
+
+    event SyncConfigured(uint32 syncFrequency, bool adaptive);
+    event NodeStopped(address indexed node, uint64 atStep);
+    event ValidationReported(uint64 indexed step, address indexed node, uint64 lossMicros);
+
+    /// @notice Set once, like `configureTraining`: every learner of an adaptive training must
+    /// start from the same interval to compute the same next ones.
+    function configureSync(uint32 syncFrequency_, bool adaptive_) external onlyLearner {
+        if (syncConfigured) revert SyncAlreadyConfigured();
+        if (syncFrequency_ < 1) revert SyncFrequencyTooLow(syncFrequency_);
+        syncConfigured = true;
+        syncFrequency = syncFrequency_;
+        adaptiveSync = adaptive_;
+        emit SyncConfigured(syncFrequency_, adaptive_);
+    }
+
+    /// @notice This learner has reached its stopping point; it may still check in (its snapshot,
+    /// or the merged model untrained) while others train.
+    function markStopped() external onlyLearner {
+        if (stopped[msg.sender]) revert AlreadyStopped(msg.sender);
+        stopped[msg.sender] = true;
+        stoppedCount += 1;
+        emit NodeStopped(msg.sender, currentStep);
+    }
+
+    /// @notice A participant's validation loss of `step`'s agreed model, reported before its
+    /// next check-in; refused once the next step has closed, so the figures every learner reads
+    /// then are the same.
+    function reportValidation(uint64 step, uint64 lossMicros) external onlyLearner {
+        if (!steps[step].closed) revert StepNotClosed(step);
+        if (steps[step + 1].closed) revert ValidationClosed(step);
+        if (contributions[step][msg.sender].weightHash == bytes32(0)) revert NotAParticipant(step, msg.sender);
+        if (validationReported[step][msg.sender]) revert ValidationAlreadyReported(step, msg.sender);
+        validationReported[step][msg.sender] = true;
+        validationSum[step] += lossMicros;
+        validationCount[step] += 1;
+        emit ValidationReported(step, msg.sender, lossMicros);
+    }
+
+    function validation(uint64 step) external view returns (uint256 sum, uint32 count, bool final_) {
+        return (validationSum[step], validationCount[step], steps[step + 1].closed);
+    }
+
+    /// @notice Learners that may still check in for `step` and have not stopped: live as
+    /// `liveLearners` counts them, before any grace-period lapse.
+    function trainingLearners(uint64 step) external view returns (uint32 count) {
+        for (uint256 i = 0; i < nodeList.length; i++) {
+            Node storage n = nodes[nodeList[i]];
+            if (
+                n.role == ROLE_LEARNER && !n.finished && !stopped[nodeList[i]]
+                    && (n.lastStep >= step || n.enrolledAtStep + 1 >= step)
+            ) {
+                count += 1;
+            }
+        }
+    }
+
     // ---------------------------------------------------------------------------------- views
 
     /// @notice The quorum of the open step: min_peers, lowered once learners start finishing

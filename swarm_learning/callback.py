@@ -2,30 +2,35 @@
 
 Thin on purpose: it counts batches and converts between the model and flat weight arrays;
 the sync protocol does the rest. Every argument may also come from the environment that
-`swarm sl` prepares, so one program runs unchanged on every site.
+`swarm sl` prepares, so one program runs unchanged on every site. HPE Swarm Learning's
+parameters are accepted under their names (README, "HPE's parameters").
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import torch
 
-from swarm_learning.evaluation import pop_evaluation
+from swarm_learning import after_stop
+from swarm_learning.adaptive_sync import AdaptiveSchedule
+from swarm_learning.evaluation import Evaluation, pop_evaluation
 from swarm_learning.finishing import finish_training
 from swarm_learning.metrics import MetricsReporter
 from swarm_learning.node import LearnerNode, attach_log_file
 from swarm_learning.round import run_round
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult
-from swarm_learning.settings import LearnerSettings
+from swarm_learning.settings import DEFAULT_TRAINING, LearnerSettings
 from swarm_learning.weights import (
     WeightSchema,
     arrays_to_state_dict,
     encode_weights,
     state_dict_to_arrays,
 )
+from swarm_network.errors import ConfigError, ContractRevert
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +38,48 @@ FINAL_MODEL_FILE = "final_model.safetensors"
 STEPS_FILE = "sync_steps.jsonl"
 
 
+def check_common(
+    settings: LearnerSettings, evaluation: Evaluation | None, platforms: tuple[str, ...]
+) -> None:
+    """The checks every callback makes of what it was given, before anything starts."""
+    if settings.ml_platform not in platforms:
+        raise ConfigError(
+            f"ml_platform (mlPlatform) {settings.ml_platform} does not fit this callback "
+            f"(it serves {'/'.join(platforms)}): PYTORCH uses swarm_learning.SwarmCallback, "
+            "KERAS and TF use swarm_learning.keras.SwarmCallback"
+        )
+    if settings.use_adaptive_sync and (evaluation is None or evaluation.loss is None):
+        raise ConfigError(
+            "use_adaptive_sync (useAdaptiveSync) needs validation data and a loss: pass "
+            "adsValData (lossFunction too if metricFunction is given)"
+        )
+    if settings.training_contract != DEFAULT_TRAINING:
+        raise ConfigError(
+            f"training_contract (trainingContract) {settings.training_contract!r}: this swarm "
+            f"runs one training; leave it out or pass {DEFAULT_TRAINING!r}"
+        )
+
+
+def pick_logger(settings: dict[str, Any]) -> logging.Logger:
+    """HPE's `logger` parameter: where the callback's own messages go (`callback.logger`)."""
+    given = settings.pop("logger", None)
+    if given is None:
+        return log
+    if not isinstance(given, logging.Logger):
+        raise ConfigError(f"logger must be a logging.Logger, got {given!r}")
+    return given
+
+
 class SwarmCallback:
     def __init__(self, model: torch.nn.Module, **settings: Any) -> None:
         self.model = model
+        self.logger = pick_logger(settings)
         evaluation, settings = pop_evaluation(settings)  # lossFunction, adsValData...
         self.settings = LearnerSettings.resolve(
             {k: v for k, v in settings.items() if v is not None}
         )
+        check_common(self.settings, evaluation, ("PYTORCH",))
+        self.evaluation = evaluation
         assert self.settings.model_dir is not None
         self._log_handler = attach_log_file(
             self.settings.model_dir / f"{self.settings.program_name}_sw.log"
@@ -51,7 +91,9 @@ class SwarmCallback:
         # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
         self._steps_path = self.settings.model_dir / STEPS_FILE
         self._rounds: RoundContext | None = None
-        self._batches = 0
+        self._schedule: AdaptiveSchedule | None = None
+        self._since_sync = 0
+        self.sync_interval = self.settings.sync_frequency  # batches until the next sync
         self.history: list[RoundResult] = []
         self.final_model_hash: str | None = None
 
@@ -74,42 +116,92 @@ class SwarmCallback:
         every SN node's dashboard with this learner's validation figures and timings."""
         self.metrics.log(**values)
 
-    def _sync_now(self) -> None:
+    def _sync_now(self, contribution: dict | None = None) -> None:
+        """One sync step from the model (or from `contribution`, a stopped learner's snapshot,
+        in which case the merge is not loaded)."""
         assert self._rounds is not None
         self.metrics.before_sync(self.model)
-        merged, result = run_round(self._rounds, self._arrays(), self._last_round)
+        arrays = self._arrays() if contribution is None else contribution
+        merged, result = run_round(self._rounds, arrays, self._last_round)
         self.metrics.after_sync(result)
-        self._load(merged)
+        if contribution is None:
+            self._load(merged)
         self.history.append(result)
+        self._since_sync = 0
+        if self._schedule is not None:
+            self._adapt(result, merged_loaded=contribution is None)
+        line = {**json.loads(result.to_json()), "next_interval": self.sync_interval}
         with self._steps_path.open("a", encoding="utf-8") as handle:
-            handle.write(result.to_json() + "\n")
+            handle.write(json.dumps(line) + "\n")
+
+    def _adapt(self, result: RoundResult, *, merged_loaded: bool) -> None:
+        """Adaptive sync: report the merged model's validation loss, then take the interval
+        the swarm's agreed figures give (`adaptive_sync`)."""
+        assert self._schedule is not None and self._rounds is not None
+        me = self.node.address
+        if merged_loaded and me in result.participants and self.evaluation is not None:
+            loss = self.evaluation.run(self.model).get("val_loss")
+            if loss is not None:
+                try:
+                    self._rounds.contract.report_validation(result.step, loss)
+                except ContractRevert as exc:
+                    self.logger.info("validation of step %d not reported: %s", result.step, exc)
+        before = self.sync_interval
+        self.sync_interval = self._schedule.interval_after(result.step)
+        if self.sync_interval != before:
+            self.logger.info(
+                "adaptive sync: %d batches between syncs after step %d (was %d)",
+                self.sync_interval,
+                result.step,
+                before,
+            )
 
     def on_train_begin(self) -> None:
         """Join, agree on the settings, and sync once so every node starts from one model."""
         self.node.start()
         self._rounds = self.node.round_context(WeightSchema.from_arrays(self._arrays()))
+        if self.settings.use_adaptive_sync:
+            self._schedule = AdaptiveSchedule(self._rounds.contract, self.settings.sync_frequency)
         self._sync_now()
 
     def on_batch_end(self, batch: int | None = None) -> None:
-        self._batches += 1
-        if self._batches % self.settings.sync_frequency == 0:
+        self._since_sync += 1
+        if self._since_sync >= self.sync_interval:
             self._sync_now()
 
     def on_epoch_end(self, epoch: int | None = None) -> None:
+        """Progress: logged, and with `total_epochs` sent as the figure `progress` (0-1)."""
         total = self.settings.total_epochs
-        log.info(
+        if total and epoch is not None:
+            if epoch > total:
+                self.logger.warning("epoch %d is past total_epochs=%d", epoch, total)
+            self.metrics.log(progress=min(1.0, epoch / total))
+        self.logger.info(
             "epoch %s%s done, %d sync steps so far",
             epoch,
             f"/{total}" if total else "",
             self.steps_done,
         )
 
+    def _after_stop(self) -> None:
+        """Until no learner is training: what `checkin_model_on_train_end` says (`after_stop`)."""
+        assert self._rounds is not None
+        mode = self.settings.checkin_model_on_train_end
+        if mode == "inactive":
+            return
+        after_stop.mark_stopped(self._rounds)
+        snapshot = self._arrays() if mode == "snapshot" else None
+        timeout_s = self.settings.final_timeout_s
+        while after_stop.await_training_step(self._rounds, timeout_s=timeout_s) is not None:
+            self._sync_now(contribution=snapshot)
+
     def on_train_end(self) -> None:
         """Last merge, the swarm's verdict on it, and the final model in the model dir."""
         assert self._rounds is not None
         try:
-            if self._batches % self.settings.sync_frequency != 0:
+            if self._since_sync > 0:
                 self._sync_now()
+            self._after_stop()
             final, self.final_model_hash = finish_training(
                 self._rounds, self._arrays(), self._last_round
             )
@@ -118,7 +210,7 @@ class SwarmCallback:
             assert model_dir is not None
             model_dir.mkdir(parents=True, exist_ok=True)
             (model_dir / FINAL_MODEL_FILE).write_bytes(encode_weights(final))
-            log.info(
+            self.logger.info(
                 "final model %s saved to %s", self.final_model_hash, model_dir / FINAL_MODEL_FILE
             )
         finally:

@@ -46,6 +46,14 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor, threshold: float = 0.
     return float((predicted == targets.reshape(predicted.shape)).float().mean().item())
 
 
+def default_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss when a program gives validation data but no `lossFunction`: cross-entropy for
+    class scores against class numbers, else the mean squared error."""
+    if outputs.ndim == 2 and outputs.shape[1] > 1 and not targets.is_floating_point():
+        return torch.nn.functional.cross_entropy(outputs, targets.long())
+    return torch.nn.functional.mse_loss(outputs.reshape(targets.shape).float(), targets.float())
+
+
 def mean_absolute_error(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     return float((outputs.reshape(targets.shape) - targets).abs().float().mean().item())
 
@@ -119,10 +127,15 @@ def pop_evaluation(settings: dict[str, Any]) -> tuple[Evaluation | None, dict[st
             if value is not None:
                 found[key] = value
     loss, metric = found.get("loss_function"), found.get("metric_function")
-    if loss is None and metric is None:
-        return None, rest  # adsValData alone (HPE's adaptive sync): nothing to compute
     if "ads_val_data" not in found:
-        raise ConfigError("lossFunction / metricFunction need validation data: pass adsValData")
+        if loss is not None or metric is not None or "ads_val_batch_size" in found:
+            raise ConfigError(
+                "lossFunction / metricFunction / adsValBatchSize need validation data: "
+                "pass adsValData"
+            )
+        return None, rest
+    if loss is None and metric is None:
+        loss = default_loss  # adsValData alone: its loss is still shown, and drives adaptive sync
     batch_size = found.get("ads_val_batch_size", DEFAULT_BATCH_SIZE)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"adsValBatchSize must be a positive integer, got {batch_size!r}")

@@ -153,10 +153,35 @@ class LearnerNode:
             )
         return config.merge_method, params, config
 
+    def agree_on_sync(self) -> None:
+        """Record (first learner) or check the training's sync settings: under adaptive sync
+        every learner must start from the same interval, or they would compute different ones."""
+        assert self.contract is not None
+        s = self.settings
+        config = self.contract.sync_config()
+        if not config.configured:
+            with contextlib.suppress(AlreadyConfigured):
+                self.contract.configure_sync(
+                    sync_frequency=s.sync_frequency, adaptive=s.use_adaptive_sync
+                )
+            config = self.contract.sync_config()
+        if config.adaptive != s.use_adaptive_sync:
+            raise ConfigError(
+                f"this node asks for use_adaptive_sync={s.use_adaptive_sync} but the swarm's "
+                f"training uses use_adaptive_sync={config.adaptive}"
+            )
+        if config.adaptive and config.sync_frequency != s.sync_frequency:
+            raise ConfigError(
+                f"under adaptive sync every learner starts from the same interval: this node "
+                f"asks for sync_frequency={s.sync_frequency}, the swarm's training uses "
+                f"{config.sync_frequency}"
+            )
+
     def round_context(self, schema: WeightSchema) -> RoundContext:
         """What this learner's sync rounds work with, once the training is agreed."""
         assert self.contract is not None
         method, params, config = self.agree_on_training(schema)
+        self.agree_on_sync()
         merge = choose_merge(method, params)
         training = Training(
             merge=merge,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,9 +24,21 @@ CAMEL_ALIASES = {
     "numSamples": "num_samples",
     "totalEpochs": "total_epochs",
     "mergeMethod": "merge_method",
+    "useAdaptiveSync": "use_adaptive_sync",
+    "checkinModelOnTrainEnd": "checkin_model_on_train_end",
+    "trainingContract": "training_contract",
+    "mlPlatform": "ml_platform",
 }
-# HPE names of features this project does not have: refused when asked for, accepted when off.
-UNSUPPORTED = {"useAdaptiveSync": "adaptive sync is not implemented"}
+#: What a learner that reached its stopping point contributes while others still train
+#: (README, "HPE's parameters").
+CHECKIN_MODES = ("inactive", "snapshot", "active")
+#: HPE's range for nodeWeightage.
+MAX_NODE_WEIGHTAGE = 100
+#: The training every program joins unless it names another; HPE's default name means it too.
+DEFAULT_TRAINING = "default"
+HPE_DEFAULT_TRAINING = "defaultbb.cqdb.sml.hpe"
+ML_PLATFORMS = ("PYTORCH", "KERAS", "TF")
+TRAINING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # setting -> environment variable that `swarm sl` sets
 ENV_NAMES = {
@@ -45,6 +58,7 @@ ENV_NAMES = {
     "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
     "final_timeout_s": "SWARM_FINAL_TIMEOUT",
     "chain_retry_s": "SWARM_CHAIN_RETRY",
+    "training_contract": "SWARM_TRAINING",
 }
 
 
@@ -54,9 +68,13 @@ class LearnerSettings:
 
     sync_frequency: int = 32  # local batches between two sync steps
     min_peers: int = 2  # learners needed to close a step (quorum)
-    node_weightage: int = 1  # this node's weight in the merge (relative)
+    node_weightage: int = 1  # this node's weight in the merge (relative), 1-100
     num_samples: int | None = None  # local training samples: the weight when weighing by samples
-    total_epochs: int | None = None  # informative: used for progress messages
+    total_epochs: int | None = None  # progress messages and the metrics' `progress`
+    use_adaptive_sync: bool = False  # the interval follows the agreed validation loss
+    checkin_model_on_train_end: str = "snapshot"  # one of CHECKIN_MODES
+    training_contract: str = DEFAULT_TRAINING  # which training of the swarm to join
+    ml_platform: str = "PYTORCH"  # which callback the program uses (checked by it)
     merge_method: str = DEFAULT_METHOD
     merge_params: str = "{}"  # JSON object (a dict is accepted and turned into its JSON)
     grace_seconds: int = 10  # after quorum, how long a step waits for the other live learners
@@ -86,10 +104,6 @@ class LearnerSettings:
         environ = dict(os.environ) if environ is None else environ
         values: dict[str, Any] = {}
         for name, value in overrides.items():
-            if name in UNSUPPORTED:
-                if value:
-                    raise ConfigError(f"{name}={value!r}: {UNSUPPORTED[name]}")
-                continue
             key = CAMEL_ALIASES.get(name, name)
             if key in values:
                 raise ConfigError(f"setting {key!r} given twice (as {name!r})")
@@ -135,8 +149,17 @@ class LearnerSettings:
             raise ConfigError("sync_frequency must be at least 1")
         if self.min_peers < 1:
             raise ConfigError("min_peers must be at least 1")
-        if self.node_weightage < 1:
-            raise ConfigError("node_weightage must be a positive integer")
+        if not 1 <= self.node_weightage <= MAX_NODE_WEIGHTAGE:
+            raise ConfigError(
+                f"node_weightage (nodeWeightage) must be an integer from 1 to "
+                f"{MAX_NODE_WEIGHTAGE}, got {self.node_weightage}"
+            )
+        if self.total_epochs is not None:
+            self.total_epochs = _as_int("total_epochs", self.total_epochs)
+            if self.total_epochs < 1:
+                raise ConfigError("total_epochs (totalEpochs) must be a positive integer")
+        self.use_adaptive_sync = _as_bool("use_adaptive_sync", self.use_adaptive_sync)
+        self._check_choices()
         if self.grace_seconds < 0:
             raise ConfigError("grace_seconds must be >= 0")
         if self.max_staleness < 0:
@@ -151,6 +174,29 @@ class LearnerSettings:
         self.model_dir = Path(self.model_dir) if self.model_dir else self.node_dir / "model"
         self.data_dir = Path(self.data_dir) if self.data_dir else self.node_dir / "data"
         self.sn_url = self.sn_url.rstrip("/")
+
+    def _check_choices(self) -> None:
+        mode = str(self.checkin_model_on_train_end).strip().lower()
+        if mode not in CHECKIN_MODES:
+            raise ConfigError(
+                f"checkin_model_on_train_end (checkinModelOnTrainEnd) must be one of "
+                f"{', '.join(CHECKIN_MODES)}, got {self.checkin_model_on_train_end!r}"
+            )
+        self.checkin_model_on_train_end = mode
+        platform = str(self.ml_platform).strip().upper()
+        if platform not in ML_PLATFORMS:
+            raise ConfigError(
+                f"ml_platform (mlPlatform) must be one of {', '.join(ML_PLATFORMS)}, "
+                f"got {self.ml_platform!r}"
+            )
+        self.ml_platform = platform
+        name = str(self.training_contract).strip()
+        self.training_contract = DEFAULT_TRAINING if name == HPE_DEFAULT_TRAINING else name
+        if not TRAINING_NAME_RE.fullmatch(self.training_contract):
+            raise ConfigError(
+                "training_contract (trainingContract) must be 1-64 letters, digits, '.', '_' "
+                f"or '-', got {self.training_contract!r}"
+            )
 
     def merge_choice(self) -> MergeChoice:
         """The merge method and parameters this node asks for, checked."""
@@ -179,6 +225,18 @@ def _as_int(name: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    """A flag, also as the environment spells it ("1", "true", "no"...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _as_seconds(name: str, value: Any) -> float:

@@ -97,11 +97,3 @@ def test_a_dict_of_parameters_is_kept_as_its_json() -> None:
     )
     assert (settings.merge_method, settings.merge_params) == ("trimmedmean", '{"beta": 0.1}')
     assert settings.merge_choice().params == {"beta": 0.1}
-
-
-def test_adaptive_sync_is_refused_when_asked_for() -> None:
-    LearnerSettings.resolve({"useAdaptiveSync": False}, environ={})
-    with pytest.raises(ConfigError, match="adaptive sync is not implemented"):
-        LearnerSettings.resolve({"useAdaptiveSync": True}, environ={})
-    with pytest.raises(ConfigError, match="unknown setting"):
-        LearnerSettings.resolve({"use_adaptive_sync": False}, environ={})

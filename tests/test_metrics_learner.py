@@ -169,12 +169,6 @@ def test_bad_evaluation_settings_fail_at_start(settings: dict, message: str) -> 
         pop_evaluation(settings)
 
 
-def test_validation_data_alone_asks_for_nothing() -> None:
-    """HPE passes adsValData for adaptive sync; without a loss or metric nothing is computed."""
-    evaluation, rest = pop_evaluation({"adsValData": ([[1.0]], [1]), "syncFrequency": 4})
-    assert evaluation is None and rest == {"syncFrequency": 4}
-
-
 # ------------------------------------------------------------------ shipped files
 
 

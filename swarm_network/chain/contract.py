@@ -30,6 +30,7 @@ from swarm_network.chain.records import (
     training_config_from_call,
 )
 from swarm_network.chain.reverts import CONTRACT_NAME
+from swarm_network.chain.sync_calls import SyncCalls
 from swarm_network.chain.transactions import TransactionSender, receipt_revert
 from swarm_network.chain.transport import chain_call, retrying
 from swarm_network.errors import ChainError, ContractRevert
@@ -43,8 +44,9 @@ TX_GAS_LIMIT = 5_000_000
 TRANSFER_GAS = 21_000
 
 
-class SwarmContract:
-    """The contract as one node (one key) uses it."""
+class SwarmContract(SyncCalls):
+    """The contract as one node (one key) uses it (stopped learners and adaptive sync:
+    `SyncCalls`)."""
 
     def __init__(
         self,

@@ -97,6 +97,17 @@ REFUSALS: dict[str, Refusal] = {
     "NoMajorityYet": Refusal(ContractRevert, "no majority among the reports yet", "step {step}"),
     "ZeroMergedHash": Refusal(ContractRevert, "merged hash is zero"),
     "TrainingEnded": Refusal(TrainingEnded, "the training has ended", "step {openStep} never ran"),
+    "SyncAlreadyConfigured": Refusal(AlreadyConfigured, "sync is already configured"),
+    "SyncFrequencyTooLow": Refusal(
+        ContractRevert, "sync frequency must be at least 1", "got {syncFrequency}"
+    ),
+    "AlreadyStopped": Refusal(ContractRevert, "node has already stopped", "node {node}"),
+    "ValidationClosed": Refusal(
+        ContractRevert, "the next step has closed: validation figures are final", "step {step}"
+    ),
+    "ValidationAlreadyReported": Refusal(
+        ContractRevert, "validation already reported", "step {step}; node {node}"
+    ),
 }
 
 
