@@ -187,10 +187,12 @@ class SwarmCallback:
         """Until no learner is training: what `checkin_model_on_train_end` says (`after_stop`)."""
         assert self._rounds is not None
         mode = self.settings.checkin_model_on_train_end
+        snapshot = self._arrays() if mode == "snapshot" else None
+        if self._since_sync > 0:  # the last batches' work, in a last step of its own
+            self._sync_now(contribution=snapshot)  # a snapshot keeps its weights, not the merge
         if mode == "inactive":
             return
         after_stop.mark_stopped(self._rounds)
-        snapshot = self._arrays() if mode == "snapshot" else None
         timeout_s = self.settings.final_timeout_s
         while after_stop.await_training_step(self._rounds, timeout_s=timeout_s) is not None:
             self._sync_now(contribution=snapshot)
@@ -199,8 +201,6 @@ class SwarmCallback:
         """Last merge, the swarm's verdict on it, and the final model in the model dir."""
         assert self._rounds is not None
         try:
-            if self._since_sync > 0:
-                self._sync_now()
             self._after_stop()
             final, self.final_model_hash = finish_training(
                 self._rounds, self._arrays(), self._last_round
