@@ -42,7 +42,7 @@ def run(swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch, learners: dict[str, 
             ],
         )  # fmt: skip
     assert swarm.wait(list(procs.values()), TIMEOUT_S), {n: p.log_tail() for n, p in procs.items()}
-    for name, process in procs.items():
+    for process in procs.values():
         assert process.popen.returncode == 0, process.log_tail()
     chain = requests.get(f"{rest}/v1/chain", timeout=30).json()
     assert swarm.sentinel_rpc is not None
