@@ -71,6 +71,9 @@ def pick_logger(settings: dict[str, Any]) -> logging.Logger:
 
 
 class SwarmCallback:
+    #: the `ml_platform` values this callback serves (the Keras one serves KERAS and TF)
+    PLATFORMS: tuple[str, ...] = ("PYTORCH",)
+
     def __init__(self, model: torch.nn.Module, **settings: Any) -> None:
         self.model = model
         self.logger = pick_logger(settings)
@@ -78,7 +81,7 @@ class SwarmCallback:
         self.settings = LearnerSettings.resolve(
             {k: v for k, v in settings.items() if v is not None}
         )
-        check_common(self.settings, evaluation, ("PYTORCH",))
+        check_common(self.settings, evaluation, self.PLATFORMS)
         self.evaluation = evaluation
         assert self.settings.model_dir is not None
         self._log_handler = attach_log_file(
@@ -95,6 +98,7 @@ class SwarmCallback:
         self._since_sync = 0
         self.sync_interval = self.settings.sync_frequency  # batches until the next sync
         self.history: list[RoundResult] = []
+        self._merged: dict | None = None
         self.final_model_hash: str | None = None
 
     @property
@@ -123,6 +127,7 @@ class SwarmCallback:
         self.metrics.before_sync(self.model)
         arrays = self._arrays() if contribution is None else contribution
         merged, result = run_round(self._rounds, arrays, self._last_round)
+        self._merged = merged  # what `result.merged_hash` names, loaded into the model or not
         self.metrics.after_sync(result)
         if contribution is None:
             self._load(merged)
@@ -202,8 +207,10 @@ class SwarmCallback:
         assert self._rounds is not None
         try:
             self._after_stop()
+            # The last merge, not a snapshot's own weights: the final model is a merge.
+            last_merged = self._arrays() if self._merged is None else self._merged
             final, self.final_model_hash = finish_training(
-                self._rounds, self._arrays(), self._last_round
+                self._rounds, last_merged, self._last_round
             )
             self._load(final)
             model_dir = self.settings.model_dir

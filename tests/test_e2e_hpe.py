@@ -15,6 +15,8 @@ from swarm_learning.adaptive_sync import next_interval
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
 from swarm_network.chain import SwarmContract, connect
 
+pytestmark = pytest.mark.slow  # about a minute per swarm on an idle 2-core machine
+
 PROGRAM = Path(__file__).with_name("hpe_program.py")
 ENV = {
     "SWARM_GRACE_SECONDS": "2",
@@ -22,7 +24,7 @@ ENV = {
     "SWARM_FINAL_TIMEOUT": "60",
     "SWARM_TORCH_THREADS": "1",
 }
-TIMEOUT_S = 150
+TIMEOUT_S = 300
 
 
 def run(swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch, learners: dict[str, list[str]]):
