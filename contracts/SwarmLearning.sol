@@ -19,8 +19,12 @@ pragma solidity ^0.8.24;
 ///    record with its stale base, and every node leaves it out of the merge of step k (the rule
 ///    reads only chain data, so all nodes leave out the same ones).
 ///  - A participant whose merge reports cannot come (it died) does not block the swarm: once a
-///    step has been closed for `graceSeconds`, its merge can be settled by a strict majority of
-///    the participants that did report (`settleMerge`, also done by `closeStep` of the next step).
+///    step has been closed for `graceSeconds`, its merge can be settled by the participants
+///    that did report (`settleMerge`, also done by `closeStep` of the next step): the hash most
+///    of them name, the first reported of those when counts are equal. Honest learners can
+///    disagree (one missed the file of a peer killed mid-transfer that another got); without
+///    this a tie would hold the next step closed forever. Whoever reported another hash is left
+///    out of the next merge and catches up, as after any lost vote.
 ///    If not one participant reported (all died between steps), the next step may close
 ///    without that merge once the grace period is over.
 ///  - Late work is not thrown away: a learner may check in with a base that is the agreed model
@@ -336,7 +340,8 @@ contract SwarmLearning {
 
     /// @notice Settle a step's merge by the participants that reported, once the step has been
     /// closed for the grace period and no strict majority of all participants exists (some
-    /// died before reporting). Needs a strict majority of the reports; a tie settles nothing.
+    /// died before reporting, or the reports disagree): the most reported hash, the first
+    /// reported among equal counts (a rule on chain data only, so every node sees one result).
     function settleMerge(uint64 step) external onlyEnrolled {
         if (!steps[step].closed) revert StepNotClosed(step);
         if (steps[step].agreedHash != bytes32(0)) revert MergeAlreadyAgreed(step);
@@ -352,13 +357,20 @@ contract SwarmLearning {
         if (block.timestamp < uint256(s.closedAt) + graceSeconds) {
             return;
         }
-        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
-            bytes32 h = s.reportedHashes[i];
-            uint32 count = votes[step][h];
-            if (uint256(count) * 2 > s.reports) {
-                s.agreedHash = h;
-                emit MergeAgreed(step, h, count);
-                return;
+        (bytes32 best, uint32 count) = _mostReported(step);
+        s.agreedHash = best;
+        emit MergeAgreed(step, best, count);
+    }
+
+    /// @dev The hash most reports of `step` name and their count; among equal counts the first
+    /// reported. Zero when nobody reported.
+    function _mostReported(uint64 step) private view returns (bytes32 best, uint32 bestCount) {
+        bytes32[] storage hashes = steps[step].reportedHashes;
+        for (uint256 i = 0; i < hashes.length; i++) {
+            uint32 count = votes[step][hashes[i]];
+            if (count > bestCount) {
+                best = hashes[i];
+                bestCount = count;
             }
         }
     }
@@ -470,20 +482,16 @@ contract SwarmLearning {
         return q == 0 ? 1 : q;
     }
 
-    /// @dev The merge of a step as its reports decide it: the agreed hash, or else the hash a
-    /// strict majority of the reports name; zero if none (no report, or a tie).
-    function _majorityOfReports(uint64 step) private view returns (bytes32) {
+    /// @dev The merge of a step as its reports decide it: the agreed hash, or else the one
+    /// `_settle` would agree on (the most reported, the first among equal counts); zero if
+    /// nobody reported.
+    function _decidedMerge(uint64 step) private view returns (bytes32) {
         Step storage s = steps[step];
         if (s.agreedHash != bytes32(0)) {
             return s.agreedHash;
         }
-        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
-            bytes32 h = s.reportedHashes[i];
-            if (uint256(votes[step][h]) * 2 > s.reports) {
-                return h;
-            }
-        }
-        return bytes32(0);
+        (bytes32 best, ) = _mostReported(step);
+        return best;
     }
 
     // ---------------------------------------------------------------------------------- views
@@ -520,7 +528,7 @@ contract SwarmLearning {
             return (false, 0, false, 0, bytes32(0));
         }
         for (uint64 k = endedAtStep; k > 0; k--) {
-            bytes32 decided = _majorityOfReports(k - 1);
+            bytes32 decided = _decidedMerge(k - 1);
             if (decided != bytes32(0)) {
                 return (true, endedAtStep, true, k - 1, decided);
             }
