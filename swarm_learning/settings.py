@@ -142,8 +142,7 @@ class LearnerSettings:
         if self.max_staleness < 0:
             raise ConfigError("max_staleness must be >= 0")
         self.merge_method = str(self.merge_method).strip().lower()
-        if isinstance(self.merge_params, Mapping):
-            self.merge_params = json.dumps(dict(self.merge_params))
+        self.merge_params = _params_text(self.merge_params)
         # A wrong method or parameter, or weighing by samples without giving them, fails
         # now, before the node joins, with the message the merge would give.
         self.weightage(self.merge_choice())
@@ -170,6 +169,22 @@ class LearnerSettings:
                 "local training samples) to SwarmCallback"
             )
         return self.num_samples
+
+
+def _params_text(value: Any) -> str:
+    """`merge_params` as its JSON text: the README calls it a JSON object, so both a dict and
+    its text are accepted; anything else would fail deep in the chain client."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(dict(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"merge_params must hold only JSON values: {exc}") from None
+    raise ConfigError(
+        "merge_params must be a dict or a JSON object as text, e.g. '{\"beta\": 0.2}'; "
+        f"got {type(value).__name__} {value!r}"
+    )
 
 
 def _as_int(name: str, value: Any) -> int:
