@@ -28,7 +28,7 @@ def test_the_demo_shows_each_learners_progress_and_writes_its_plot(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWARM_")}
     result = subprocess.run(
         [sys.executable, "-m", "swarm_network.cli.main", "demo"]
-        + ["--learners", "2", "--epochs", "2", "--work-dir", str(tmp_path)],
+        + ["--learners", "2", "--epochs", "1", "--work-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: never try to open a window
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,21 @@ def plot_learners(rows_by_learner: Mapping[str, Sequence[Mapping[str, Any]]], pa
                 for metric, title, style in lines:
                     steps, values = _series(rows, metric)
                     if steps:
-                        ax.plot(steps, values, style, color=colour, label=f"{name} {title}")
+                        ax.plot(
+                            steps,
+                            values,
+                            style,
+                            marker="o",  # a single point still shows
+                            markersize=3,
+                            color=colour,
+                            label=f"{name} {title}",
+                        )
                         points += len(steps)
         loss_ax.set(title="loss", xlabel="sync step", ylabel="loss")
         acc_ax.set(title="accuracy", xlabel="sync step", ylabel="accuracy")
         for ax in (loss_ax, acc_ax):
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
             if ax.lines:
                 ax.legend(fontsize="small")
         path.parent.mkdir(parents=True, exist_ok=True)
