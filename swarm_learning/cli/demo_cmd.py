@@ -12,23 +12,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from swarm_learning.cli.demo_progress import DemoProgress
-from swarm_learning.demo.baselines import baseline_accuracy
-from swarm_learning.demo.digits_swarm import (
-    TRAIN_MODULE,
-    expected_steps,
-    prepare_learner_data,
-    read_result,
-    step_timings,
-)
-from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
-from swarm_learning.demo.model import DEFAULT_EPOCHS
-from swarm_learning.demo.step_rows import read_step_rows
 from swarm_network.text_table import console, rich_table
+
+if TYPE_CHECKING:  # the demo's modules import torch: loaded when it runs, not for --help
+    from rich.console import Console
+
+    from swarm_learning.demo.local_swarm import NodeProcess
 
 LEARNER_TIMEOUT_S = 600.0
 ACCURACY_TOLERANCE = 0.02
@@ -54,6 +45,18 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.learners < 2:
         print("swarm demo: needs at least 2 learners", file=sys.stderr)
         return 2
+    from swarm_learning.cli.demo_progress import DemoProgress
+    from swarm_learning.demo.baselines import baseline_accuracy
+    from swarm_learning.demo.digits_swarm import (
+        TRAIN_MODULE,
+        expected_steps,
+        prepare_learner_data,
+        read_result,
+        step_timings,
+    )
+    from swarm_learning.demo.local_swarm import LocalSwarm
+    from swarm_learning.demo.model import DEFAULT_EPOCHS
+
     epochs = args.epochs or DEFAULT_EPOCHS
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
     names = [f"learner{i + 1}" for i in range(args.learners)]
@@ -118,6 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _plot(out: Console, model_dirs: dict[str, Path], path: Path) -> None:
     from swarm_learning.demo.plot import plot_learners  # matplotlib: only when it draws
+    from swarm_learning.demo.step_rows import read_step_rows
 
     points = plot_learners({name: read_step_rows(d) for name, d in model_dirs.items()}, path)
     if points:
