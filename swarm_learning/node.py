@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from pathlib import Path
 
 import requests
@@ -183,15 +184,33 @@ class LearnerNode:
             self._server = None
 
 
-def attach_log_file(path: Path) -> logging.Handler:
-    """`<program-name>_sw.log`: the swarm's own log of this learner, beside its model."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+NODE_LOGGERS = ("swarm_learning", "swarm_network")
+
+
+def attach_log_handlers(path: Path) -> list[logging.Handler]:
+    """`<program-name>_sw.log`, the swarm's own log of this learner beside its model, and the
+    console (stderr), so that a person sees the node's progress (INFO) where they started it.
+    A program that set logging up itself (its root logger has a handler) gets the records
+    through its own handler instead, once, in its own format."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    for name in ("swarm_learning", "swarm_network"):
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    if not logging.getLogger().handlers:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(logging.INFO)
+    for name in NODE_LOGGERS:
         logger = logging.getLogger(name)
-        logger.addHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
-    return handler
+    return handlers
+
+
+def detach_log_handlers(handlers: list[logging.Handler]) -> None:
+    for handler in handlers:
+        for name in NODE_LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()

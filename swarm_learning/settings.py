@@ -48,11 +48,15 @@ ENV_NAMES = {
 }
 
 
+#: `sync_frequency="epoch"`: one sync step per local epoch (at `on_epoch_end`).
+SYNC_EVERY_EPOCH = "epoch"
+
+
 @dataclass
 class LearnerSettings:
     """Every knob of a learner node, with the defaults documented in the README."""
 
-    sync_frequency: int = 32  # local batches between two sync steps
+    sync_frequency: int | str = 32  # local batches between two sync steps, or "epoch"
     min_peers: int = 2  # learners needed to close a step (quorum)
     node_weightage: int = 1  # this node's weight in the merge (relative)
     num_samples: int | None = None  # local training samples: the weight when weighing by samples
@@ -107,8 +111,8 @@ class LearnerSettings:
 
     def _coerce(self) -> None:
         """Environment values arrive as text; check every value once, with a clear message."""
+        self.sync_frequency = _sync_frequency(self.sync_frequency)
         for name in (
-            "sync_frequency",
             "min_peers",
             "node_weightage",
             "grace_seconds",
@@ -131,8 +135,6 @@ class LearnerSettings:
                 raise ConfigError("num_samples must be a positive integer")
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)
-        if self.sync_frequency < 1:
-            raise ConfigError("sync_frequency must be at least 1")
         if self.min_peers < 1:
             raise ConfigError("min_peers must be at least 1")
         if self.node_weightage < 1:
@@ -142,8 +144,7 @@ class LearnerSettings:
         if self.max_staleness < 0:
             raise ConfigError("max_staleness must be >= 0")
         self.merge_method = str(self.merge_method).strip().lower()
-        if isinstance(self.merge_params, Mapping):
-            self.merge_params = json.dumps(dict(self.merge_params))
+        self.merge_params = _params_text(self.merge_params)
         # A wrong method or parameter, or weighing by samples without giving them, fails
         # now, before the node joins, with the message the merge would give.
         self.weightage(self.merge_choice())
@@ -170,6 +171,37 @@ class LearnerSettings:
                 "local training samples) to SwarmCallback"
             )
         return self.num_samples
+
+
+def _sync_frequency(value: Any) -> int | str:
+    """A number of local batches (at least 1), or "epoch"."""
+    if isinstance(value, str) and value.strip().lower() == SYNC_EVERY_EPOCH:
+        return SYNC_EVERY_EPOCH
+    try:
+        batches = _as_int("sync_frequency", value)
+    except ConfigError:
+        raise ConfigError(
+            f'sync_frequency must be a number of batches or "epoch", got {value!r}'
+        ) from None
+    if batches < 1:
+        raise ConfigError("sync_frequency must be at least 1")
+    return batches
+
+
+def _params_text(value: Any) -> str:
+    """`merge_params` as its JSON text: the README calls it a JSON object, so both a dict and
+    its text are accepted; anything else would fail deep in the chain client."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(dict(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"merge_params must hold only JSON values: {exc}") from None
+    raise ConfigError(
+        "merge_params must be a dict or a JSON object as text, e.g. '{\"beta\": 0.2}'; "
+        f"got {type(value).__name__} {value!r}"
+    )
 
 
 def _as_int(name: str, value: Any) -> int:

@@ -81,6 +81,7 @@ def train_epochs(
     device: str | torch.device,
     on_batch_end: Callable[[], None] | None = None,
     on_epoch_end: Callable[[int], None] | None = None,
+    on_loss: Callable[[float], None] | None = None,
 ) -> None:
     """Train ``model`` in place with Adam and cross-entropy for ``epochs`` passes over ``(X, y)``.
 
@@ -88,9 +89,10 @@ def train_epochs(
     every run. The last batch of an epoch may be smaller than ``batch_size``; it is kept so that
     every sample counts, and learners with equal-sized data still run equal numbers of batches.
 
-    ``on_batch_end()`` runs after every optimizer step and ``on_epoch_end(epoch)`` after every
-    epoch (0-based). A swarm sync replaces the model's weights inside ``on_batch_end``; the Adam
-    moments are kept across syncs on purpose (that is what a user's own loop would do too).
+    ``on_batch_end()`` runs after every optimizer step (after ``on_loss(batch_loss)``) and
+    ``on_epoch_end(epoch)`` after every epoch (0-based). A swarm sync replaces the model's
+    weights inside ``on_batch_end``; the Adam moments are kept across syncs on purpose (that is
+    what a user's own loop would do too).
     """
     if epochs < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(f"bad training settings: epochs={epochs} batch_size={batch_size} lr={lr}")
@@ -113,6 +115,8 @@ def train_epochs(
             loss.backward()
             optimizer.step()
             total_loss += float(loss.item()) * len(idx)
+            if on_loss is not None:
+                on_loss(float(loss.item()))
             if on_batch_end is not None:
                 on_batch_end()
         log.debug("epoch %d: mean training loss %.4f", epoch, total_loss / n)

@@ -1,7 +1,8 @@
 """The SN node's REST API over chain state (default port `swarm_network.defaults.REST_PORT`).
 
-Every handler is thin: parse, read the chain in a worker thread (web3 is blocking), turn the
-records into JSON with `views`. Learners also join and reach the chain through here (`/v1/join`,
+Every handler is thin. Reads of the chain's state are served from the live view
+(`swarm_network.live`), kept current by the contract's events, so polling clients cost the chain
+nothing. Learners also join and reach the chain through here (`/v1/join`,
 `/rpc`), so a learner needs to know only one URL: its SN node's.
 """
 
@@ -12,16 +13,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from swarm_network.admission import Admission, JoinRequest
 from swarm_network.chain import SwarmContract
+from swarm_network.dashboard import dashboard_routes
 from swarm_network.json_body import parse_json_body
+from swarm_network.live import install_live_routes
 from swarm_network.pipeline.rest import PIPELINE_ROUTES
-from swarm_network.rest import views
 from swarm_network.rest.chain_feed import SEND_METHOD, ChainHead, answer_events
 from swarm_network.rest.errors import json_error, json_errors
 from swarm_network.rest.openapi import OPENAPI
@@ -29,7 +30,6 @@ from swarm_network.rest.openapi import OPENAPI
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
-MAX_RECENT_STEPS = 100
 
 
 @dataclass
@@ -51,90 +51,9 @@ HEAD = web.AppKey("chain_head", ChainHead)
 HEAD_TASK = web.AppKey("chain_head_task", asyncio.Task)
 
 
-def _int_param(raw: str, name: str, *, minimum: int = 0) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(reason=f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise web.HTTPBadRequest(reason=f"{name} must be >= {minimum}")
-    return value
-
-
 async def health(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     return web.json_response({"status": "ok", "role": ctx.role, "address": ctx.address})
-
-
-async def chain_info(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    block = await asyncio.to_thread(ctx.contract.block_number)
-    return web.json_response(
-        {
-            "chain_id": await asyncio.to_thread(lambda: ctx.contract.chain_id),
-            "block_number": block,
-            "contract_address": ctx.contract.address,
-            "rpc_url": ctx.chain_rpc_url,
-            "rpc_proxy_path": "/rpc",
-        }
-    )
-
-
-def _read_nodes(contract: SwarmContract) -> dict[str, Any]:
-    current = contract.current_step()
-    checked_in = set(contract.step(current).participants)
-    nodes = contract.nodes()
-    return {
-        "current_step": current,
-        "nodes": [views.node_json(n, current, checked_in) for n in nodes],
-    }
-
-
-async def list_nodes(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    return web.json_response(await asyncio.to_thread(_read_nodes, ctx.contract))
-
-
-def _read_training(contract: SwarmContract) -> dict[str, Any]:
-    summary = contract.summary()
-    return views.training_json(summary, contract.nodes())
-
-
-async def training(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    return web.json_response(await asyncio.to_thread(_read_training, ctx.contract))
-
-
-def _read_step(contract: SwarmContract, step: int) -> dict[str, Any] | None:
-    if step > contract.current_step():
-        return None
-    return views.step_json(contract.step(step), contract.contributions(step))
-
-
-async def get_step(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    step = _int_param(request.match_info["step"], "step")
-    doc = await asyncio.to_thread(_read_step, ctx.contract, step)
-    if doc is None:
-        return json_error(404, f"step {step} does not exist yet")
-    return web.json_response(doc)
-
-
-def _read_recent_steps(contract: SwarmContract, limit: int) -> dict[str, Any]:
-    current = contract.current_step()
-    first = max(0, current - limit + 1)
-    steps = [
-        views.step_json(contract.step(k), contract.contributions(k))
-        for k in range(current, first - 1, -1)
-    ]
-    return {"current_step": current, "steps": steps}
-
-
-async def list_steps(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    limit = _int_param(request.query.get("limit", "10"), "limit", minimum=1)
-    limit = min(limit, MAX_RECENT_STEPS)
-    return web.json_response(await asyncio.to_thread(_read_recent_steps, ctx.contract, limit))
 
 
 async def join(request: web.Request) -> web.Response:
@@ -258,16 +177,12 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 
 ROUTES = [
     web.get("/v1/health", health),
-    web.get("/v1/chain", chain_info),
-    web.get("/v1/nodes", list_nodes),
-    web.get("/v1/training", training),
-    web.get("/v1/steps", list_steps),
-    web.get("/v1/steps/{step}", get_step),
     web.post("/v1/join", join),
     web.get("/v1/events", events),
     web.post("/rpc", rpc_proxy),
     web.get("/openapi.json", openapi),
     *PIPELINE_ROUTES,  # their handlers read `app[PIPELINE]`, set at start-up like CONTEXT
+    *dashboard_routes(),
 ]
 
 
@@ -277,4 +192,7 @@ def create_rest_app() -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app.cleanup_ctx.append(_http_session)
     app.add_routes(ROUTES)
+    # chain, nodes, training, steps, metrics and the event stream, read from the live view
+    # that the node's lifecycle starts (docs/ARCHITECTURE.md, "Nodes")
+    install_live_routes(app)
     return app

@@ -9,10 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from swarm_network.pipeline.rest import OPENAPI_PATHS as PIPELINE_PATHS
+from swarm_network.rest.openapi_live import (
+    ADDRESS,
+    HISTORY_ROW,
+    LIVE_EVENT_TYPES,
+    METRICS_DOCUMENT,
+    TIMINGS,
+)
 
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
 NULLABLE_HASH = {**HASH, "nullable": True}
-ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
 ERROR = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
@@ -41,6 +47,11 @@ NODE = {
         "status": {
             "type": "string",
             "enum": ["online", "joined", "active", "waiting", "rejoined", "dropped", "finished"],
+        },
+        "last_seen": {
+            "type": "integer",
+            "nullable": True,
+            "description": "block timestamp of the node's latest event on chain",
         },
     },
 }
@@ -100,6 +111,9 @@ TRAINING = {
         "block_number": {"type": "integer"},
     },
 }
+
+ADDRESS_PARAM = {"name": "address", "in": "path", "required": True, "schema": ADDRESS}
+STEP_PARAM = {"name": "step", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -173,6 +187,131 @@ OPENAPI: dict[str, Any] = {
                 "responses": _ok({"$ref": "#/components/schemas/Step"}, "the step"),
             }
         },
+        "/v1/nodes/{address}": {
+            "get": {
+                "summary": "One enrolled node",
+                "parameters": [ADDRESS_PARAM],
+                "responses": _ok({"$ref": "#/components/schemas/Node"}, "the node"),
+            }
+        },
+        "/v1/nodes/{address}/metrics": {
+            "get": {
+                "summary": "A learner's metrics and timings, one row per step, oldest first",
+                "parameters": [ADDRESS_PARAM],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "address": ADDRESS,
+                            "history": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/HistoryRow"},
+                            },
+                        },
+                    },
+                    "the learner's history",
+                ),
+            }
+        },
+        "/v1/steps/{step}/timings": {
+            "get": {
+                "summary": "Every learner's timings of one step (check-in, wait, transfer, merge)",
+                "parameters": [STEP_PARAM],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "step": {"type": "integer"},
+                            "learners": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "address": ADDRESS,
+                                        **TIMINGS["properties"],
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "timings",
+                ),
+            }
+        },
+        "/v1/metrics": {
+            "get": {
+                "summary": "Every learner's signed metrics documents in arrival order, from a "
+                "cursor (how SN nodes relay them, and what the dashboard reads)",
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                ],
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "documents": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/MetricsDocument"},
+                            },
+                            "next": {"type": "integer", "description": "cursor to ask next"},
+                            "end": {"type": "integer", "description": "documents held"},
+                        },
+                    },
+                    "a page of documents",
+                ),
+            },
+            "post": {
+                "summary": "A learner's metrics of one closed step, signed with its key; an "
+                "SN node checks it and relays it to the other SN nodes (through the sentinel)",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/MetricsDocument"}
+                        }
+                    }
+                },
+                "responses": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "address": ADDRESS,
+                            "step": {"type": "integer"},
+                            "new": {"type": "boolean"},
+                        },
+                    },
+                    "accepted (new is false for a copy already held)",
+                ),
+            },
+        },
+        "/v1/stream": {
+            "get": {
+                "summary": "Server-Sent Events of what happens: " + ", ".join(LIVE_EVENT_TYPES),
+                "description": "Each event is `id`, `event: <type>` and one `data` line of JSON "
+                "(the type's fields, plus block and block time for chain events). Send "
+                "Last-Event-ID (browsers do on reconnect) to replay recent missed events.",
+                "parameters": [
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "an endless event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The dashboard (HTML; its files are under /dashboard/)",
+                "responses": {
+                    "200": {
+                        "description": "the dashboard page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/v1/events": {
             "get": {
                 "summary": "Long-poll: the contract's logs of the blocks after `after`, as soon "
@@ -231,6 +370,9 @@ OPENAPI: dict[str, Any] = {
             "Contribution": CONTRIBUTION,
             "Step": STEP,
             "Training": TRAINING,
+            "Timings": TIMINGS,
+            "MetricsDocument": METRICS_DOCUMENT,
+            "HistoryRow": HISTORY_ROW,
         }
     },
 }

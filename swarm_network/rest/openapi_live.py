@@ -1,0 +1,69 @@
+"""OpenAPI schemas of the live view's documents: learners' metrics and their timings, and the
+event stream's types (`swarm_network/live/`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+
+TIMINGS: dict[str, Any] = {
+    "type": "object",
+    "description": "one sync step as the learner timed it: wall-clock start and end (unix "
+    "seconds), local training since its previous step, then the step's phases",
+    "properties": {
+        name: {"type": "number"}
+        for name in (
+            "started_at",
+            "ended_at",
+            "train_s",
+            "check_in_s",
+            "wait_s",
+            "transfer_s",
+            "merge_s",
+        )
+    },
+}
+METRICS_DOCUMENT = {
+    "type": "object",
+    "description": "a learner's figures for one step, signed with its own key (EIP-191 "
+    "personal_sign of 'swarm-metrics\\n' + the canonical JSON of every field but signature)",
+    "required": ["kind", "address", "step", "metrics", "timings", "signature"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["swarm-metrics/1"]},
+        "address": ADDRESS,
+        "step": {"type": "integer"},
+        "metrics": {
+            "type": "object",
+            "description": "name -> number (at most 32), e.g. loss, val_loss, val_accuracy",
+            "additionalProperties": {"type": "number"},
+        },
+        "timings": {"$ref": "#/components/schemas/Timings"},
+        "signature": {"type": "string"},
+    },
+}
+HISTORY_ROW = {
+    "type": "object",
+    "properties": {
+        "step": {"type": "integer"},
+        "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+        "timings": {"$ref": "#/components/schemas/Timings"},
+    },
+}
+LIVE_EVENT_TYPES = [
+    "enrolled",
+    "file_url",
+    "configured",
+    "check_in",
+    "rejoined",
+    "quorum",
+    "close",
+    "merge_report",
+    "refusal",
+    "agreement",
+    "conflict",
+    "finished",
+    "node_status",
+    "training_state",
+    "metrics",
+]
