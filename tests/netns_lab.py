@@ -48,6 +48,15 @@ def unavailable() -> str | None:
     return None
 
 
+def _free_subnet() -> str:
+    """A 10.A.B.0/24 that no interface of this machine has an address in."""
+    taken = _ip("-o", "addr").stdout
+    while True:
+        subnet = f"10.{random.randint(64, 127)}.{random.randint(0, 255)}"
+        if f" {subnet}." not in taken:
+            return subnet
+
+
 @dataclass(frozen=True)
 class Host:
     """One namespace: its name (for `ip netns exec`) and its address on the bridge."""
@@ -66,9 +75,7 @@ class Lab:
     """A bridge and the hosts on it; use as a context manager, or call `close()`."""
 
     lab_id: str = field(default_factory=lambda: secrets.token_hex(3))
-    subnet: str = field(
-        default_factory=lambda: f"10.{random.randint(64, 127)}.{random.randint(0, 255)}"
-    )
+    subnet: str = field(default_factory=lambda: _free_subnet())
     hosts: dict[str, Host] = field(default_factory=dict)
     shaping: str = ""
     _namespaces: list[str] = field(default_factory=list)
