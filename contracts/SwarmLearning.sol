@@ -70,6 +70,11 @@ contract SwarmLearning {
         uint64 quorumAt;
         uint64 closedAt;
         uint64 firstInAt; // time of the first check-in; 0 = nobody yet
+        // Counts kept as they change, so that no transaction walks the nodes (see `_live`); in
+        // the slot of `firstInAt`, which the step's first check-in writes anyway:
+        uint32 seenLast; // unfinished learners whose last check-in (or else enrolment) is here
+        uint32 finishedIn; // participants that finished while this step was open
+        uint32 liveAtClose; // `liveLearners` when the step closed
         bytes32 agreedHash;
         address[] participants;
         bytes32[] reportedHashes; // distinct merge hashes reported, for settling
@@ -205,6 +210,7 @@ contract SwarmLearning {
         nodeList.push(node);
         if (role == ROLE_LEARNER) {
             learnerCount += 1;
+            steps[currentStep].seenLast += 1;
         }
         emit NodeEnrolled(node, role, fileUrl, currentStep);
     }
@@ -258,6 +264,11 @@ contract SwarmLearning {
         if (n.lastStep != 0 && n.lastStep < step) {
             n.rejoinedAtStep = step + 1; // it missed at least the previous step
             emit NodeRejoined(msg.sender, step);
+        }
+        uint64 seen = _lastSeen(n);
+        if (seen != step) {
+            steps[seen].seenLast -= 1;
+            steps[step].seenLast += 1;
         }
 
         Step storage s = steps[step];
@@ -379,6 +390,11 @@ contract SwarmLearning {
     function finish() external onlyLearner {
         Node storage n = nodes[msg.sender];
         if (n.finished) revert AlreadyFinished(msg.sender);
+        uint64 seen = _lastSeen(n);
+        steps[seen].seenLast -= 1;
+        if (n.lastStep == currentStep + 1) {
+            steps[currentStep].finishedIn += 1; // a participant of the open step
+        }
         n.finished = true;
         finishedCount += 1;
         emit NodeFinished(msg.sender, n.lastStep);
@@ -391,7 +407,7 @@ contract SwarmLearning {
         if (trainingEnded || finishedCount == 0) {
             return;
         }
-        if (steps[currentStep].participants.length != 0 || liveLearners(currentStep) != 0) {
+        if (steps[currentStep].participants.length != 0 || _live(currentStep) != 0) {
             return;
         }
         trainingEnded = true;
@@ -420,6 +436,7 @@ contract SwarmLearning {
 
     function _close(uint64 step) private {
         Step storage s = steps[step];
+        s.liveAtClose = _live(step);
         s.closed = true;
         s.closedAt = uint64(block.timestamp);
         currentStep = step + 1;
@@ -444,30 +461,46 @@ contract SwarmLearning {
 
     /// @dev Every awaited learner has checked in. Which learners, not how many: a participant
     /// that finished is no longer live but is still a participant, and must not stand in for a
-    /// live learner that has not checked in yet.
+    /// live learner that has not checked in yet. Once the wait for the live ones that are not
+    /// in is over (`_waitOver`), only those in are awaited, and they are all in.
     function _allLiveIn(uint64 step) private view returns (bool) {
-        for (uint256 i = 0; i < nodeList.length; i++) {
-            address node = nodeList[i];
-            if (_isAwaited(node, step) && contributions[step][node].weightHash == bytes32(0)) {
-                return false;
-            }
-        }
-        return true;
+        return _waitOver(step) || _liveIn(step) == _liveCount(step);
     }
 
-    /// @dev A learner `step` waits for: live (not finished, and in the previous step or this one,
-    /// or just enrolled). Once learners have started finishing, a live learner that is not in
-    /// is waited for only until the step's first check-in is a grace period old: it may have
-    /// died, and the last learners must not wait for it for ever.
-    function _isAwaited(address node, uint64 step) private view returns (bool) {
-        Node storage n = nodes[node];
-        bool live = n.role == ROLE_LEARNER && !n.finished
-            && (n.lastStep >= step || n.enrolledAtStep + 1 >= step);
-        if (!live || finishedCount == 0 || contributions[step][node].weightHash != bytes32(0)) {
-            return live;
-        }
+    /// @dev Once learners have started finishing, a live learner that is not in is waited for
+    /// only until the step's first check-in is a grace period old: it may have died, and the
+    /// last learners must not wait for it for ever.
+    function _waitOver(uint64 step) private view returns (bool) {
         uint64 firstIn = steps[step].firstInAt;
-        return firstIn == 0 || block.timestamp < uint256(firstIn) + graceSeconds;
+        return finishedCount != 0 && firstIn != 0 && block.timestamp >= uint256(firstIn) + graceSeconds;
+    }
+
+    /// @dev Live learners at `step` (not finished, and in the previous step or this one, or
+    /// enrolled then), from the counts: a learner's last sign of life is the step of its last
+    /// check-in, or else of its enrolment, and it never lies after the open step, so the live
+    /// ones at the open step (or the next) are those last seen there or the step before.
+    function _liveCount(uint64 step) private view returns (uint32) {
+        uint32 count = steps[step].seenLast;
+        if (step > 0) {
+            count += steps[step - 1].seenLast;
+        }
+        return count;
+    }
+
+    /// @dev The live learners that are in `step`: its participants that have not finished
+    /// (a participant is live, having checked in there, unless it finished since).
+    function _liveIn(uint64 step) private view returns (uint32) {
+        return uint32(steps[step].participants.length) - steps[step].finishedIn;
+    }
+
+    /// @dev The learners `step` waits for (see `liveLearners`), for the open step or a later one.
+    function _live(uint64 step) private view returns (uint32) {
+        return _waitOver(step) ? _liveIn(step) : _liveCount(step);
+    }
+
+    /// @dev The step of a learner's last check-in, or of its enrolment if it never checked in.
+    function _lastSeen(Node storage n) private view returns (uint64) {
+        return n.lastStep == 0 ? n.enrolledAtStep : n.lastStep - 1;
     }
 
     /// @dev min_peers; once learners start finishing, lowered to the learners `step` waits for
@@ -506,13 +539,12 @@ contract SwarmLearning {
     /// step or this one, or enrolled since the previous step opened. A learner that missed a
     /// whole step is no longer waited for (it must catch up and check in again); once learners
     /// have started finishing, one that is not in stops counting a grace period after the
-    /// step's first check-in.
-    function liveLearners(uint64 step) public view returns (uint32 count) {
-        for (uint256 i = 0; i < nodeList.length; i++) {
-            if (_isAwaited(nodeList[i], step)) {
-                count += 1;
-            }
+    /// step's first check-in. For a closed step: the figure when it closed.
+    function liveLearners(uint64 step) public view returns (uint32) {
+        if (step < currentStep) {
+            return steps[step].liveAtClose;
         }
+        return _live(step);
     }
 
     /// @notice Once the training has ended, the model every learner ends with: the merge of the
