@@ -63,6 +63,7 @@ LIVE_EVENT_TYPES = [
     "agreement",
     "conflict",
     "finished",
+    "ended",
     "node_status",
     "training_state",
     "metrics",
