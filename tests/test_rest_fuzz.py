@@ -30,6 +30,7 @@ pytest_plugins = ["rest_fixtures"]
 
 #: Examples per operation; bounded so the whole run stays well under a minute here.
 FUZZ_EXAMPLES = int(os.environ.get("SWARM_FUZZ_EXAMPLES", "15"))
+SLOW_EXAMPLES = min(FUZZ_EXAMPLES, 5)
 STREAM_READ_S = 1.0
 FUZZ_CHECKS = [
     not_a_server_error,
@@ -54,7 +55,7 @@ def test_the_api_fuzzed_from_its_openapi_document(swarm: LocalSwarm) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @settings(
-                max_examples=FUZZ_EXAMPLES,
+                max_examples=examples_for(operation.path),
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
                 database=None,
@@ -72,6 +73,12 @@ def test_the_api_fuzzed_from_its_openapi_document(swarm: LocalSwarm) -> None:
             except Unsatisfiable:
                 # An operation without inputs (GET /v1/health) has no invalid form.
                 assert mode is GenerationMode.NEGATIVE, operation.label
+
+
+def examples_for(path: str) -> int:
+    """Fewer examples for the routes that wait by design (up to a long-poll's timeout, or a
+    stream's read), so that the run stays short; their inputs are few."""
+    return SLOW_EXAMPLES if path in ("/v1/events", "/v1/stream") else FUZZ_EXAMPLES
 
 
 def read_timeout(path: str) -> float:
