@@ -85,7 +85,9 @@ def make_learners(
         server = BackgroundServer(create_file_app(store)).start()
         chain.admin.enroll(account.address, "learner", server.url)
         chain.admin.send_value(account.address, 10**20)
-        contract = SwarmContract(w3=connect(chain.url), address=chain.admin.address, account=account)
+        contract = SwarmContract(
+            w3=connect(chain.url), address=chain.admin.address, account=account
+        )
         if i == 0:
             training = {
                 "min_peers": count,
@@ -168,7 +170,10 @@ def lying_round(learner: Learner, arrays: Arrays, sharding: Sharding) -> list[in
     ctx = learner.rounds
     plan = ShardPlan(ctx.schema, sharding.shards)
     checked = check_in(
-        ctx, arrays, Standing.after(None), publish=lambda a: publish_contribution(ctx.store, a, plan)
+        ctx,
+        arrays,
+        Standing.after(None),
+        publish=lambda a: publish_contribution(ctx.store, a, plan),
     )
     wait_closed(ctx, 0, since_block=checked.block, own_hash=checked.weight_hash)
     eligible = eligible_contributions(ctx.contract.contributions(0), "0" * 64)
@@ -187,7 +192,9 @@ def lying_round(learner: Learner, arrays: Arrays, sharding: Sharding) -> list[in
             fetcher=ctx.peers.fetcher,
             store=ctx.store,
         )
-        wrong = {name: np.asarray(value + 1, dtype=value.dtype) for name, value in true.arrays.items()}
+        wrong = {
+            name: np.asarray(value + 1, dtype=value.dtype) for name, value in true.arrays.items()
+        }
         sha = ctx.store.put_bytes(encode_weights(wrong))
         lies[shard] = MergedShard(sha=sha, merged_from=true.entry.merged_from, refused=())
     root = ctx.store.put_bytes(MergedManifest(step=0, shards=lies).to_bytes())
@@ -200,6 +207,9 @@ def check_in_and_die(learner: Learner, arrays: Arrays, sharding: Sharding) -> No
     ctx = learner.rounds
     plan = ShardPlan(ctx.schema, sharding.shards)
     check_in(
-        ctx, arrays, Standing.after(None), publish=lambda a: publish_contribution(ctx.store, a, plan)
+        ctx,
+        arrays,
+        Standing.after(None),
+        publish=lambda a: publish_contribution(ctx.store, a, plan),
     )
     learner.server.stop()

@@ -29,6 +29,9 @@ from swarm_network.chain.sharding import Sharding
 
 P = 4
 SCHEMA = WeightSchema.from_arrays(model_arrays(0))
+#: Coordinates of the model whose bytes are counted: a file per shard carries a header of its
+#: own, about 100 bytes a tensor, which a model of a few thousand coordinates would feel.
+BIG = 200_000
 
 
 @pytest.fixture
@@ -84,11 +87,12 @@ def test_a_sharded_swarm_agrees_on_the_same_bytes_as_an_unsharded_one(
 def test_each_learner_downloads_about_two_models_not_p_minus_one(
     chain: Chain, tmp_path: Path
 ) -> None:
+    big = WeightSchema.from_arrays(model_arrays(0, size=BIG))
     learners = make_learners(
-        chain, tmp_path, P, schema=SCHEMA, sharding=Sharding(shards=16 * P, replication=1)
+        chain, tmp_path, P, schema=big, sharding=Sharding(shards=16 * P, replication=1)
     )
     try:
-        start = [model_arrays(20 + i) for i in range(P)]
+        start = [model_arrays(20 + i, size=BIG) for i in range(P)]
         results = run_rounds(learners, start, [None] * P)
     finally:
         stop(learners)

@@ -58,6 +58,7 @@ class Deciding:
     timeout_s: float
     poll: Backoff
     manifests: dict[str, MergedManifest | None] = field(default_factory=dict)
+    manifest_bytes: int = 0  # of the merged-shards manifests read
 
     def run(self, own: dict[int, ShardResult]) -> Assembly:
         done = Assembly()
@@ -70,12 +71,13 @@ class Deciding:
                 if shard not in done.slices:
                     self._decide(shard, done, timed_out=False)
             if len(done.slices) == self.plan.count:
-                return done
-            if time.monotonic() - started >= self.timeout_s:
                 break
-        for shard in range(self.plan.count):
-            if shard not in done.slices:
-                self._decide(shard, done, timed_out=True)
+            if time.monotonic() - started >= self.timeout_s:
+                for shard in range(self.plan.count):
+                    if shard not in done.slices:
+                        self._decide(shard, done, timed_out=True)
+                break
+        done.fetched_bytes += self.manifest_bytes
         return done
 
     def _read_roots(self) -> None:
@@ -90,8 +92,10 @@ class Deciding:
             try:
                 if not isinstance(path, Path):
                     raise SwarmError(str(path))
+                data = path.read_bytes()
+                self.manifest_bytes += len(data)
                 self.manifests[address] = MergedManifest.parse(
-                    path.read_bytes(), step=self.step, shard_count=self.plan.count
+                    data, step=self.step, shard_count=self.plan.count
                 )
             except SwarmError as exc:
                 log.warning("merged shards of %s unusable: %s", address, exc)

@@ -112,7 +112,13 @@ def run_sharded_round(
         transfer_s=0.0,  # fetching and merging overlap shard by shard: counted as merge
         merge_s=done - closed,
         caught_up=checked.caught_up,
-        fetched_bytes=sum(r.fetched_bytes for r in own.values()) + assembly.fetched_bytes,
+        fetched_bytes=sum(r.fetched_bytes for r in own.values())
+        + assembly.fetched_bytes
+        + sum(
+            ctx.store.path(s.contribution.weight_hash).stat().st_size
+            for s in sources
+            if s.contribution.weight_hash != checked.weight_hash
+        ),
         shard_faults=tuple(assembly.faults),
     )
     log.info(
