@@ -23,6 +23,9 @@ EPOCHS = 4  # 14 batches per epoch, a sync every 32 batches: 3 sync steps
 TIMEOUT_S = 240
 SHARDING = Sharding(shards=6, replication=2)
 
+#: Process start-up and three steps of three learners took 90 s on this loaded 2-core machine.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def finished_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
