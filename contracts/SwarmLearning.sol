@@ -226,7 +226,7 @@ contract SwarmLearning {
         bytes32 schemaHash_,
         string calldata mergeMethod_,
         string calldata mergeParams_
-    ) external onlyLearner {
+    ) public onlyLearner {
         if (configured) revert AlreadyConfigured();
         if (minPeers_ < 1) revert MinPeersTooLow(minPeers_);
         if (bytes(mergeMethod_).length == 0) revert EmptyMergeMethod();
@@ -688,5 +688,64 @@ contract SwarmLearning {
 
     function votesFor(uint64 step, bytes32 mergedHash) external view returns (uint32) {
         return votes[step][mergedHash];
+    }
+
+    // ------------------------------------------------------------------------ sharded merge
+    // (docs/ARCHITECTURE.md, "Sharded merge"). Kept apart from the step rules above: a
+    // sharded training checks in, closes and reports exactly like an unsharded one; these
+    // only record how the model is cut and which merged shards each participant published.
+
+    uint32 public shardCount; // 0: the training merges whole models
+    uint32 public shardReplication; // how many participants merge each shard
+    mapping(uint64 => mapping(address => bytes32)) private shardRoots;
+
+    event ShardingConfigured(uint32 shards, uint32 replication);
+    event ShardsReported(uint64 indexed step, address indexed node, bytes32 root);
+
+    error BadSharding(uint32 shards, uint32 replication);
+    error ShardsAlreadyReported(uint64 step, address node);
+
+    /// @notice `configureTraining` with a sharded merge, in one transaction, so that no
+    /// learner can ever read the training without its sharding.
+    function configureShardedTraining(
+        uint32 minPeers_,
+        uint32 graceSeconds_,
+        uint32 maxStaleness_,
+        bytes32 schemaHash_,
+        string calldata mergeMethod_,
+        string calldata mergeParams_,
+        uint32 shards_,
+        uint32 replication_
+    ) external onlyLearner {
+        if (shards_ < 2 || replication_ < 1) revert BadSharding(shards_, replication_);
+        configureTraining(minPeers_, graceSeconds_, maxStaleness_, schemaHash_, mergeMethod_, mergeParams_);
+        shardCount = shards_;
+        shardReplication = replication_;
+        emit ShardingConfigured(shards_, replication_);
+    }
+
+    /// @notice A participant of a closed step publishes the root (the sha256 of its merged
+    /// shards' manifest file) of the shards it merged; once per step.
+    function reportShards(uint64 step, bytes32 root) external onlyLearner {
+        if (root == bytes32(0)) revert ZeroMergedHash();
+        if (!steps[step].closed) revert StepNotClosed(step);
+        if (contributions[step][msg.sender].weightHash == bytes32(0)) revert NotAParticipant(step, msg.sender);
+        if (shardRoots[step][msg.sender] != bytes32(0)) revert ShardsAlreadyReported(step, msg.sender);
+        shardRoots[step][msg.sender] = root;
+        emit ShardsReported(step, msg.sender, root);
+    }
+
+    function getSharding() external view returns (uint32 shards, uint32 replication) {
+        return (shardCount, shardReplication);
+    }
+
+    /// @notice The step's participants (in `getContributions` order) and the shard root each
+    /// reported (zero: none yet).
+    function getShardRoots(uint64 step) external view returns (address[] memory nodes_, bytes32[] memory roots) {
+        nodes_ = steps[step].participants;
+        roots = new bytes32[](nodes_.length);
+        for (uint256 i = 0; i < nodes_.length; i++) {
+            roots[i] = shardRoots[step][nodes_[i]];
+        }
     }
 }

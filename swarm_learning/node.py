@@ -14,6 +14,7 @@ from swarm_learning.merge import choose_merge, parse_params
 from swarm_learning.peer_files import PeerFiles
 from swarm_learning.round_context import RoundContext
 from swarm_learning.settings import LearnerSettings
+from swarm_learning.sharding.choice import check_agrees, requested_sharding
 from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema
 from swarm_network.admission import sign_join
@@ -21,6 +22,7 @@ from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
+from swarm_network.chain.sharding import configure_sharded_training, training_sharding
 from swarm_network.errors import AdmissionError, AlreadyConfigured, ChainError, ConfigError
 from swarm_network.feed_client import EventFeed
 from swarm_network.files.fetch import Fetcher
@@ -120,15 +122,22 @@ class LearnerNode:
         if not config.configured:
             # Another learner may get there first (both dry runs pass): its settings are
             # compared below.
+            sharding = requested_sharding(
+                s, s.merge_choice(), schema, max(s.min_peers, self.contract.unfinished_learners())
+            )
+            training = {
+                "min_peers": s.min_peers,
+                "grace_seconds": s.grace_seconds,
+                "max_staleness": s.max_staleness,
+                "merge_method": s.merge_method,
+                "merge_params": s.merge_params,
+                "schema_hash": "0x" + schema.digest(),
+            }
             with contextlib.suppress(AlreadyConfigured):
-                self.contract.configure_training(
-                    min_peers=s.min_peers,
-                    grace_seconds=s.grace_seconds,
-                    max_staleness=s.max_staleness,
-                    merge_method=s.merge_method,
-                    merge_params=s.merge_params,
-                    schema_hash="0x" + schema.digest(),
-                )
+                if sharding is None:
+                    self.contract.configure_training(**training)  # type: ignore[arg-type]
+                else:
+                    configure_sharded_training(self.contract, sharding=sharding, **training)  # type: ignore[arg-type]
             config = self.contract.training_config()
         if config.schema_hash != schema.digest():
             raise ConfigError(
@@ -146,6 +155,7 @@ class LearnerNode:
                 f"this node asks for merge method {s.merge_method!r} but the swarm's training "
                 f"uses {config.merge_method!r}"
             )
+        check_agrees(s, training_sharding(self.contract))
         params = parse_params(config.merge_params, "on chain")
         if params != parse_params(s.merge_params, "given to this node"):
             raise ConfigError(
@@ -159,11 +169,17 @@ class LearnerNode:
         assert self.contract is not None
         method, params, config = self.agree_on_training(schema)
         merge = choose_merge(method, params)
+        sharding = training_sharding(self.contract)
+        if sharding is not None and not merge.method.coordinate_wise:
+            raise ConfigError(
+                f"the swarm's training shards {method!r}, which is not coordinate-wise"
+            )
         training = Training(
             merge=merge,
             grace_seconds=config.grace_seconds,
             max_staleness=config.max_staleness,
             weightage=self.settings.weightage(merge),
+            sharding=sharding,
         )
         peers = PeerFiles(contract=self.contract, fetcher=self.fetcher, schema=schema)
         return RoundContext(

@@ -45,6 +45,9 @@ ENV_NAMES = {
     "quorum_timeout_s": "SWARM_QUORUM_TIMEOUT",
     "final_timeout_s": "SWARM_FINAL_TIMEOUT",
     "chain_retry_s": "SWARM_CHAIN_RETRY",
+    "shards": "SWARM_SHARDS",
+    "shard_replication": "SWARM_SHARD_REPLICATION",
+    "shard_timeout_s": "SWARM_SHARD_TIMEOUT",
 }
 
 
@@ -72,6 +75,12 @@ class LearnerSettings:
     archive_wait_s: float = 15.0  # at the end, how long to serve until an SN node copied the model
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
+    # Sharded merge (docs/ARCHITECTURE.md, "Sharded merge"), set by the training's first
+    # learner: None picks by swarm and model size, 0 merges whole models, N >= 2 cuts the
+    # model into N shards, each merged by `shard_replication` learners.
+    shards: int | None = None
+    shard_replication: int = 1
+    shard_timeout_s: float = 30.0  # how long a shard's mergers may take before it is merged here
     sn_url: str = "http://127.0.0.1:30304"
     join_token: str | None = None
     node_dir: Path = field(default_factory=lambda: Path("swarm-node"))
@@ -127,12 +136,20 @@ class LearnerSettings:
             "final_timeout_s",
             "chain_retry_s",
             "archive_wait_s",
+            "shard_timeout_s",
         ):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
         if self.num_samples is not None:
             self.num_samples = _as_int("num_samples", self.num_samples)
             if self.num_samples < 1:
                 raise ConfigError("num_samples must be a positive integer")
+        if self.shards is not None:
+            self.shards = _as_int("shards", self.shards)
+            if self.shards == 1 or self.shards < 0:
+                raise ConfigError("shards must be 0 (whole models) or at least 2")
+        self.shard_replication = _as_int("shard_replication", self.shard_replication)
+        if self.shard_replication < 1:
+            raise ConfigError("shard_replication must be at least 1")
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)
         if self.min_peers < 1:

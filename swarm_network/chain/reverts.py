@@ -101,6 +101,14 @@ REFUSALS: dict[str, Refusal] = {
     ),
     "ZeroMergedHash": Refusal(ContractRevert, "merged hash is zero"),
     "TrainingEnded": Refusal(TrainingEnded, "the training has ended", "step {openStep} never ran"),
+    "BadSharding": Refusal(
+        ContractRevert,
+        "a sharded merge needs at least 2 shards and 1 merger per shard",
+        "{shards} shards, replication {replication}",
+    ),
+    "ShardsAlreadyReported": Refusal(
+        ContractRevert, "merged shards already reported", "step {step}; node {node}"
+    ),
 }
 
 
