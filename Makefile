@@ -8,17 +8,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-test chromium demo test lint clean
+.PHONY: setup setup-test chromium iproute2 demo test lint clean
 
 setup: $(STAMP)
 
-setup-test: setup contracts/node_modules/.package-lock.json tests/anvil/node_modules/.package-lock.json chromium
+setup-test: setup contracts/node_modules/.package-lock.json tests/anvil/node_modules/.package-lock.json chromium iproute2
 
 # Debian's chromium for the dashboard's browser test (Playwright drives it: its own browser
 # download does not work offline). Where apt cannot install it, that one test is skipped.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
 		|| echo "chromium could not be installed: the dashboard's browser test will be skipped"
+
+# iproute2 (ip, tc) for the separate-hosts test (network namespaces, as root). Where apt
+# cannot install it, that test is skipped with the reason.
+iproute2:
+	@(command -v ip >/dev/null && command -v tc >/dev/null) \
+		|| (apt-get update -qq && apt-get install -y -qq iproute2) \
+		|| echo "iproute2 could not be installed: the separate-hosts test will be skipped"
 
 # Exact versions from constraints.txt (pyproject.toml itself asks only for ranges).
 $(STAMP): pyproject.toml constraints.txt

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import aiohttp
-from swarm_network.cli.demo_cmd import TRAIN_MODULE, prepare_learner_data
 
+from swarm_learning.demo.digits_swarm import TRAIN_MODULE, prepare_learner_data
 from swarm_learning.demo.local_swarm import LocalSwarm
 from swarm_network.backoff import Backoff
 from swarm_network.errors import ChainError

@@ -19,8 +19,12 @@ pragma solidity ^0.8.24;
 ///    record with its stale base, and every node leaves it out of the merge of step k (the rule
 ///    reads only chain data, so all nodes leave out the same ones).
 ///  - A participant whose merge reports cannot come (it died) does not block the swarm: once a
-///    step has been closed for `graceSeconds`, its merge can be settled by a strict majority of
-///    the participants that did report (`settleMerge`, also done by `closeStep` of the next step).
+///    step has been closed for `graceSeconds`, its merge can be settled by the participants
+///    that did report (`settleMerge`, also done by `closeStep` of the next step): the hash most
+///    of them name, the first reported of those when counts are equal. Honest learners can
+///    disagree (one missed the file of a peer killed mid-transfer that another got); without
+///    this a tie would hold the next step closed forever. Whoever reported another hash is left
+///    out of the next merge and catches up, as after any lost vote.
 ///    If not one participant reported (all died between steps), the next step may close
 ///    without that merge once the grace period is over.
 ///  - Late work is not thrown away: a learner may check in with a base that is the agreed model
@@ -66,6 +70,11 @@ contract SwarmLearning {
         uint64 quorumAt;
         uint64 closedAt;
         uint64 firstInAt; // time of the first check-in; 0 = nobody yet
+        // Counts kept as they change, so that no transaction walks the nodes (see `_live`); in
+        // the slot of `firstInAt`, which the step's first check-in writes anyway:
+        uint32 seenLast; // unfinished learners whose last check-in (or else enrolment) is here
+        uint32 finishedIn; // participants that finished while this step was open
+        uint32 liveAtClose; // `liveLearners` when the step closed
         bytes32 agreedHash;
         address[] participants;
         bytes32[] reportedHashes; // distinct merge hashes reported, for settling
@@ -201,6 +210,7 @@ contract SwarmLearning {
         nodeList.push(node);
         if (role == ROLE_LEARNER) {
             learnerCount += 1;
+            steps[currentStep].seenLast += 1;
         }
         emit NodeEnrolled(node, role, fileUrl, currentStep);
     }
@@ -216,7 +226,7 @@ contract SwarmLearning {
         bytes32 schemaHash_,
         string calldata mergeMethod_,
         string calldata mergeParams_
-    ) external onlyLearner {
+    ) public onlyLearner {
         if (configured) revert AlreadyConfigured();
         if (minPeers_ < 1) revert MinPeersTooLow(minPeers_);
         if (bytes(mergeMethod_).length == 0) revert EmptyMergeMethod();
@@ -254,6 +264,11 @@ contract SwarmLearning {
         if (n.lastStep != 0 && n.lastStep < step) {
             n.rejoinedAtStep = step + 1; // it missed at least the previous step
             emit NodeRejoined(msg.sender, step);
+        }
+        uint64 seen = _lastSeen(n);
+        if (seen != step) {
+            steps[seen].seenLast -= 1;
+            steps[step].seenLast += 1;
         }
 
         Step storage s = steps[step];
@@ -336,7 +351,8 @@ contract SwarmLearning {
 
     /// @notice Settle a step's merge by the participants that reported, once the step has been
     /// closed for the grace period and no strict majority of all participants exists (some
-    /// died before reporting). Needs a strict majority of the reports; a tie settles nothing.
+    /// died before reporting, or the reports disagree): the most reported hash, the first
+    /// reported among equal counts (a rule on chain data only, so every node sees one result).
     function settleMerge(uint64 step) external onlyEnrolled {
         if (!steps[step].closed) revert StepNotClosed(step);
         if (steps[step].agreedHash != bytes32(0)) revert MergeAlreadyAgreed(step);
@@ -352,13 +368,20 @@ contract SwarmLearning {
         if (block.timestamp < uint256(s.closedAt) + graceSeconds) {
             return;
         }
-        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
-            bytes32 h = s.reportedHashes[i];
-            uint32 count = votes[step][h];
-            if (uint256(count) * 2 > s.reports) {
-                s.agreedHash = h;
-                emit MergeAgreed(step, h, count);
-                return;
+        (bytes32 best, uint32 count) = _mostReported(step);
+        s.agreedHash = best;
+        emit MergeAgreed(step, best, count);
+    }
+
+    /// @dev The hash most reports of `step` name and their count; among equal counts the first
+    /// reported. Zero when nobody reported.
+    function _mostReported(uint64 step) private view returns (bytes32 best, uint32 bestCount) {
+        bytes32[] storage hashes = steps[step].reportedHashes;
+        for (uint256 i = 0; i < hashes.length; i++) {
+            uint32 count = votes[step][hashes[i]];
+            if (count > bestCount) {
+                best = hashes[i];
+                bestCount = count;
             }
         }
     }
@@ -367,6 +390,11 @@ contract SwarmLearning {
     function finish() external onlyLearner {
         Node storage n = nodes[msg.sender];
         if (n.finished) revert AlreadyFinished(msg.sender);
+        uint64 seen = _lastSeen(n);
+        steps[seen].seenLast -= 1;
+        if (n.lastStep == currentStep + 1) {
+            steps[currentStep].finishedIn += 1; // a participant of the open step
+        }
         n.finished = true;
         finishedCount += 1;
         emit NodeFinished(msg.sender, n.lastStep);
@@ -379,7 +407,7 @@ contract SwarmLearning {
         if (trainingEnded || finishedCount == 0) {
             return;
         }
-        if (steps[currentStep].participants.length != 0 || liveLearners(currentStep) != 0) {
+        if (steps[currentStep].participants.length != 0 || _live(currentStep) != 0) {
             return;
         }
         trainingEnded = true;
@@ -408,6 +436,7 @@ contract SwarmLearning {
 
     function _close(uint64 step) private {
         Step storage s = steps[step];
+        s.liveAtClose = _live(step);
         s.closed = true;
         s.closedAt = uint64(block.timestamp);
         currentStep = step + 1;
@@ -432,30 +461,46 @@ contract SwarmLearning {
 
     /// @dev Every awaited learner has checked in. Which learners, not how many: a participant
     /// that finished is no longer live but is still a participant, and must not stand in for a
-    /// live learner that has not checked in yet.
+    /// live learner that has not checked in yet. Once the wait for the live ones that are not
+    /// in is over (`_waitOver`), only those in are awaited, and they are all in.
     function _allLiveIn(uint64 step) private view returns (bool) {
-        for (uint256 i = 0; i < nodeList.length; i++) {
-            address node = nodeList[i];
-            if (_isAwaited(node, step) && contributions[step][node].weightHash == bytes32(0)) {
-                return false;
-            }
-        }
-        return true;
+        return _waitOver(step) || _liveIn(step) == _liveCount(step);
     }
 
-    /// @dev A learner `step` waits for: live (not finished, and in the previous step or this one,
-    /// or just enrolled). Once learners have started finishing, a live learner that is not in
-    /// is waited for only until the step's first check-in is a grace period old: it may have
-    /// died, and the last learners must not wait for it for ever.
-    function _isAwaited(address node, uint64 step) private view returns (bool) {
-        Node storage n = nodes[node];
-        bool live = n.role == ROLE_LEARNER && !n.finished
-            && (n.lastStep >= step || n.enrolledAtStep + 1 >= step);
-        if (!live || finishedCount == 0 || contributions[step][node].weightHash != bytes32(0)) {
-            return live;
-        }
+    /// @dev Once learners have started finishing, a live learner that is not in is waited for
+    /// only until the step's first check-in is a grace period old: it may have died, and the
+    /// last learners must not wait for it for ever.
+    function _waitOver(uint64 step) private view returns (bool) {
         uint64 firstIn = steps[step].firstInAt;
-        return firstIn == 0 || block.timestamp < uint256(firstIn) + graceSeconds;
+        return finishedCount != 0 && firstIn != 0 && block.timestamp >= uint256(firstIn) + graceSeconds;
+    }
+
+    /// @dev Live learners at `step` (not finished, and in the previous step or this one, or
+    /// enrolled then), from the counts: a learner's last sign of life is the step of its last
+    /// check-in, or else of its enrolment, and it never lies after the open step, so the live
+    /// ones at the open step (or the next) are those last seen there or the step before.
+    function _liveCount(uint64 step) private view returns (uint32) {
+        uint32 count = steps[step].seenLast;
+        if (step > 0) {
+            count += steps[step - 1].seenLast;
+        }
+        return count;
+    }
+
+    /// @dev The live learners that are in `step`: its participants that have not finished
+    /// (a participant is live, having checked in there, unless it finished since).
+    function _liveIn(uint64 step) private view returns (uint32) {
+        return uint32(steps[step].participants.length) - steps[step].finishedIn;
+    }
+
+    /// @dev The learners `step` waits for (see `liveLearners`), for the open step or a later one.
+    function _live(uint64 step) private view returns (uint32) {
+        return _waitOver(step) ? _liveIn(step) : _liveCount(step);
+    }
+
+    /// @dev The step of a learner's last check-in, or of its enrolment if it never checked in.
+    function _lastSeen(Node storage n) private view returns (uint64) {
+        return n.lastStep == 0 ? n.enrolledAtStep : n.lastStep - 1;
     }
 
     /// @dev min_peers; once learners start finishing, lowered to the learners `step` waits for
@@ -470,20 +515,16 @@ contract SwarmLearning {
         return q == 0 ? 1 : q;
     }
 
-    /// @dev The merge of a step as its reports decide it: the agreed hash, or else the hash a
-    /// strict majority of the reports name; zero if none (no report, or a tie).
-    function _majorityOfReports(uint64 step) private view returns (bytes32) {
+    /// @dev The merge of a step as its reports decide it: the agreed hash, or else the one
+    /// `_settle` would agree on (the most reported, the first among equal counts); zero if
+    /// nobody reported.
+    function _decidedMerge(uint64 step) private view returns (bytes32) {
         Step storage s = steps[step];
         if (s.agreedHash != bytes32(0)) {
             return s.agreedHash;
         }
-        for (uint256 i = 0; i < s.reportedHashes.length; i++) {
-            bytes32 h = s.reportedHashes[i];
-            if (uint256(votes[step][h]) * 2 > s.reports) {
-                return h;
-            }
-        }
-        return bytes32(0);
+        (bytes32 best, ) = _mostReported(step);
+        return best;
     }
 
     // ------------------------------------------------- stopped learners and adaptive sync
@@ -577,13 +618,12 @@ contract SwarmLearning {
     /// step or this one, or enrolled since the previous step opened. A learner that missed a
     /// whole step is no longer waited for (it must catch up and check in again); once learners
     /// have started finishing, one that is not in stops counting a grace period after the
-    /// step's first check-in.
-    function liveLearners(uint64 step) public view returns (uint32 count) {
-        for (uint256 i = 0; i < nodeList.length; i++) {
-            if (_isAwaited(nodeList[i], step)) {
-                count += 1;
-            }
+    /// step's first check-in. For a closed step: the figure when it closed.
+    function liveLearners(uint64 step) public view returns (uint32) {
+        if (step < currentStep) {
+            return steps[step].liveAtClose;
         }
+        return _live(step);
     }
 
     /// @notice Once the training has ended, the model every learner ends with: the merge of the
@@ -599,7 +639,7 @@ contract SwarmLearning {
             return (false, 0, false, 0, bytes32(0));
         }
         for (uint64 k = endedAtStep; k > 0; k--) {
-            bytes32 decided = _majorityOfReports(k - 1);
+            bytes32 decided = _decidedMerge(k - 1);
             if (decided != bytes32(0)) {
                 return (true, endedAtStep, true, k - 1, decided);
             }
@@ -727,5 +767,64 @@ contract SwarmLearning {
 
     function votesFor(uint64 step, bytes32 mergedHash) external view returns (uint32) {
         return votes[step][mergedHash];
+    }
+
+    // ------------------------------------------------------------------------ sharded merge
+    // (docs/ARCHITECTURE.md, "Sharded merge"). Kept apart from the step rules above: a
+    // sharded training checks in, closes and reports exactly like an unsharded one; these
+    // only record how the model is cut and which merged shards each participant published.
+
+    uint32 public shardCount; // 0: the training merges whole models
+    uint32 public shardReplication; // how many participants merge each shard
+    mapping(uint64 => mapping(address => bytes32)) private shardRoots;
+
+    event ShardingConfigured(uint32 shards, uint32 replication);
+    event ShardsReported(uint64 indexed step, address indexed node, bytes32 root);
+
+    error BadSharding(uint32 shards, uint32 replication);
+    error ShardsAlreadyReported(uint64 step, address node);
+
+    /// @notice `configureTraining` with a sharded merge, in one transaction, so that no
+    /// learner can ever read the training without its sharding.
+    function configureShardedTraining(
+        uint32 minPeers_,
+        uint32 graceSeconds_,
+        uint32 maxStaleness_,
+        bytes32 schemaHash_,
+        string calldata mergeMethod_,
+        string calldata mergeParams_,
+        uint32 shards_,
+        uint32 replication_
+    ) external onlyLearner {
+        if (shards_ < 2 || replication_ < 1) revert BadSharding(shards_, replication_);
+        configureTraining(minPeers_, graceSeconds_, maxStaleness_, schemaHash_, mergeMethod_, mergeParams_);
+        shardCount = shards_;
+        shardReplication = replication_;
+        emit ShardingConfigured(shards_, replication_);
+    }
+
+    /// @notice A participant of a closed step publishes the root (the sha256 of its merged
+    /// shards' manifest file) of the shards it merged; once per step.
+    function reportShards(uint64 step, bytes32 root) external onlyLearner {
+        if (root == bytes32(0)) revert ZeroMergedHash();
+        if (!steps[step].closed) revert StepNotClosed(step);
+        if (contributions[step][msg.sender].weightHash == bytes32(0)) revert NotAParticipant(step, msg.sender);
+        if (shardRoots[step][msg.sender] != bytes32(0)) revert ShardsAlreadyReported(step, msg.sender);
+        shardRoots[step][msg.sender] = root;
+        emit ShardsReported(step, msg.sender, root);
+    }
+
+    function getSharding() external view returns (uint32 shards, uint32 replication) {
+        return (shardCount, shardReplication);
+    }
+
+    /// @notice The step's participants (in `getContributions` order) and the shard root each
+    /// reported (zero: none yet).
+    function getShardRoots(uint64 step) external view returns (address[] memory nodes_, bytes32[] memory roots) {
+        nodes_ = steps[step].participants;
+        roots = new bytes32[](nodes_.length);
+        for (uint256 i = 0; i < nodes_.length; i++) {
+            roots[i] = shardRoots[step][nodes_[i]];
+        }
     }
 }

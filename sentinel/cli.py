@@ -18,7 +18,8 @@ from swarm_network.node_flags import (
     read_join_token,
 )
 
-# The printed example starts a second node on this machine: it needs ports of its own.
+# The printed examples start more nodes on this machine: they need ports of their own (a
+# learner's file port 0 takes any free one; every learner serves its own files).
 EXAMPLE_PORT_OFFSET = 1000
 
 
@@ -97,7 +98,7 @@ def _startup_text(info: dict[str, str], *, token: str | None, token_file: Path |
         f"  swarm sn --sentinel {info['rest_url']}{flag}"
         f" --rest-port {rest_port} --file-port {file_port}\n"
         "Start a learner:\n"
-        f"  swarm sl --sn {info['rest_url']}{flag} --program train.py\n"
+        f"  swarm sl --sn {info['rest_url']}{flag} --program train.py --file-port 0\n"
         "Watch:\n"
         f"  swarm status --sn {info['rest_url']}\n"
     )

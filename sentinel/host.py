@@ -20,7 +20,7 @@ from sentinel.chain.rpc_server import create_rpc_app
 from swarm_network.admission import Admission
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
-from swarm_network.defaults import CHAIN_ID, RPC_PORT
+from swarm_network.defaults import CHAIN_ID, CHAIN_RPC, RPC_PORT
 from swarm_network.errors import ConfigError
 from swarm_network.node_host import (
     FILE_STORE,
@@ -121,7 +121,7 @@ def _embedded_chain(config: SentinelConfig, account: LocalAccount) -> LifecycleS
         )
         try:
             runner = await start_listener(
-                Listener("chain JSON-RPC", create_rpc_app(chain), config.host, config.rpc_port)
+                Listener(CHAIN_RPC, create_rpc_app(chain), config.host, config.rpc_port)
             )
         except BaseException:
             chain.close()

@@ -19,11 +19,11 @@ from swarm_learning.adaptive_sync import AdaptiveSchedule
 from swarm_learning.evaluation import Evaluation, pop_evaluation
 from swarm_learning.finishing import finish_training
 from swarm_learning.metrics import MetricsReporter
-from swarm_learning.node import LearnerNode, attach_log_file
+from swarm_learning.node import LearnerNode, attach_log_handlers, detach_log_handlers
 from swarm_learning.round import run_round
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult
-from swarm_learning.settings import DEFAULT_TRAINING, LearnerSettings
+from swarm_learning.settings import DEFAULT_TRAINING, SYNC_EVERY_EPOCH, LearnerSettings
 from swarm_learning.weights import (
     WeightSchema,
     arrays_to_state_dict,
@@ -52,6 +52,11 @@ def check_common(
         raise ConfigError(
             "use_adaptive_sync (useAdaptiveSync) needs validation data and a loss: pass "
             "adsValData (lossFunction too if metricFunction is given)"
+        )
+    if settings.use_adaptive_sync and settings.sync_frequency == SYNC_EVERY_EPOCH:
+        raise ConfigError(
+            "use_adaptive_sync (useAdaptiveSync) starts from one agreed number of batches: "
+            "give sync_frequency (syncFrequency) as a number, not 'epoch'"
         )
     if settings.training_contract != DEFAULT_TRAINING:
         raise ConfigError(
@@ -84,7 +89,7 @@ class SwarmCallback:
         check_common(self.settings, evaluation, self.PLATFORMS)
         self.evaluation = evaluation
         assert self.settings.model_dir is not None
-        self._log_handler = attach_log_file(
+        self._log_handlers = attach_log_handlers(
             self.settings.model_dir / f"{self.settings.program_name}_sw.log"
         )
         self.node = LearnerNode(self.settings)
@@ -95,8 +100,13 @@ class SwarmCallback:
         self._steps_path = self.settings.model_dir / STEPS_FILE
         self._rounds: RoundContext | None = None
         self._schedule: AdaptiveSchedule | None = None
-        self._since_sync = 0
-        self.sync_interval = self.settings.sync_frequency  # batches until the next sync
+        self._batches = 0  # local batches so far
+        self._since_sync = 0  # local batches since the last sync
+        self._epoch_began_at = 0  # self._batches when the current epoch began
+        #: This learner's own batches per epoch, measured at its first `on_epoch_end`.
+        self.batches_per_epoch: int | None = None
+        #: Batches until the next sync (or "epoch"); adaptive sync changes it after each step.
+        self.sync_interval: int | str = self.settings.sync_frequency
         self.history: list[RoundResult] = []
         self._merged: dict | None = None
         self.final_model_hash: str | None = None
@@ -104,6 +114,15 @@ class SwarmCallback:
     @property
     def steps_done(self) -> int:
         return len(self.history)
+
+    @property
+    def syncs_every_epoch(self) -> bool:
+        return self.settings.sync_frequency == SYNC_EVERY_EPOCH
+
+    @property
+    def batches_since_sync(self) -> int:
+        """Local batches not yet sent to the swarm: `on_train_end` syncs them if any."""
+        return self._since_sync
 
     def _arrays(self) -> dict:
         return state_dict_to_arrays(self.model.state_dict())
@@ -128,16 +147,24 @@ class SwarmCallback:
         arrays = self._arrays() if contribution is None else contribution
         merged, result = run_round(self._rounds, arrays, self._last_round)
         self._merged = merged  # what `result.merged_hash` names, loaded into the model or not
-        self.metrics.after_sync(result)
+        metrics, timings = self.metrics.after_sync(result)
         if contribution is None:
             self._load(merged)
         self.history.append(result)
         self._since_sync = 0
         if self._schedule is not None:
             self._adapt(result, merged_loaded=contribution is None)
-        line = {**json.loads(result.to_json()), "next_interval": self.sync_interval}
+        # The round's record, with its wall-clock times (started_at, ended_at: Unix seconds),
+        # the local training time before it (train_s), the step's figures (metrics) and the
+        # interval until the next sync.
+        row = {
+            **json.loads(result.to_json()),
+            **timings,
+            "metrics": metrics,
+            "next_interval": self.sync_interval,
+        }
         with self._steps_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
+            handle.write(json.dumps(row) + "\n")
 
     def _adapt(self, result: RoundResult, *, merged_loaded: bool) -> None:
         """Adaptive sync: report the merged model's validation loss, then take the interval
@@ -155,7 +182,7 @@ class SwarmCallback:
         self.sync_interval = self._schedule.interval_after(result.step)
         if self.sync_interval != before:
             self.logger.info(
-                "adaptive sync: %d batches between syncs after step %d (was %d)",
+                "adaptive sync: %d batches between syncs after step %d (was %s)",
                 self.sync_interval,
                 result.step,
                 before,
@@ -170,12 +197,24 @@ class SwarmCallback:
         self._sync_now()
 
     def on_batch_end(self, batch: int | None = None) -> None:
+        self._batches += 1
         self._since_sync += 1
-        if self._since_sync >= self.sync_interval:
+        if not self.syncs_every_epoch and self._since_sync >= int(self.sync_interval):
             self._sync_now()
 
     def on_epoch_end(self, epoch: int | None = None) -> None:
-        """Progress: logged, and with `total_epochs` sent as the figure `progress` (0-1)."""
+        """With `sync_frequency="epoch"` the step comes here: the period is this learner's
+        own number of batches per epoch, so sites with more or less data need no arithmetic
+        (and may use other values than their peers). Progress is logged, and with
+        `total_epochs` sent as the figure `progress` (0-1)."""
+        in_epoch = self._batches - self._epoch_began_at
+        self._epoch_began_at = self._batches
+        if self.batches_per_epoch is None and in_epoch:
+            self.batches_per_epoch = in_epoch
+            if self.syncs_every_epoch:
+                self.logger.info("syncing once per epoch: every %d local batches", in_epoch)
+        if self.syncs_every_epoch and self._since_sync:
+            self._sync_now()
         total = self.settings.total_epochs
         if total and epoch is not None:
             if epoch > total:
@@ -223,6 +262,4 @@ class SwarmCallback:
         finally:
             self.metrics.close()
             self.node.stop()
-            logging.getLogger("swarm_learning").removeHandler(self._log_handler)
-            logging.getLogger("swarm_network").removeHandler(self._log_handler)
-            self._log_handler.close()
+            detach_log_handlers(self._log_handlers)

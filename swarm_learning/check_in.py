@@ -5,6 +5,7 @@ report of the last merge in one transaction. A refusal because this learner is b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +36,20 @@ class CheckedIn:
     block: int  # the block the check-in is in
 
 
-def check_in(ctx: RoundContext, arrays: Arrays, standing: Standing) -> CheckedIn:
+def check_in(
+    ctx: RoundContext,
+    arrays: Arrays,
+    standing: Standing,
+    publish: Callable[[Arrays], str] | None = None,
+) -> CheckedIn:
+    """`publish` stores the contribution for the peers and gives the hash to check in (by
+    default one weight file; a sharded training stores a file per shard and their manifest)."""
     caught_up = False
     for _ in range(MAX_CHECK_IN_ATTEMPTS):
-        weight_hash = ctx.store.put_bytes(encode_weights(arrays))
+        if publish is None:
+            weight_hash = ctx.store.put_bytes(encode_weights(arrays))
+        else:
+            weight_hash = publish(arrays)
         try:
             block = ctx.contract.check_in(
                 step=standing.step,

@@ -57,7 +57,9 @@ class MetricsReporter:
         self._sync_start = time.monotonic()
         self._sync_start_wall = time.time()
 
-    def after_sync(self, result: RoundResult) -> None:
+    def after_sync(self, result: RoundResult) -> tuple[dict[str, float], dict[str, float]]:
+        """Sign and send the step's figures; returns them (metrics, timings) for the
+        learner's own `sync_steps.jsonl`."""
         ended = time.monotonic()
         train_s = 0.0 if self._last_sync_end is None else self._sync_start - self._last_sync_end
         self._last_sync_end = ended
@@ -75,6 +77,7 @@ class MetricsReporter:
         self._sums, self._counts, self._evaluated = {}, {}, {}
         doc = sign_metrics(self.account, step=result.step, metrics=metrics, timings=timings)
         self.publisher.submit(doc)
+        return metrics, timings
 
     def close(self) -> None:
         self.publisher.close(CLOSE_TIMEOUT_S)

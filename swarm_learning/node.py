@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from pathlib import Path
 
 import requests
@@ -13,6 +14,7 @@ from swarm_learning.merge import choose_merge, parse_params
 from swarm_learning.peer_files import PeerFiles
 from swarm_learning.round_context import RoundContext
 from swarm_learning.settings import LearnerSettings
+from swarm_learning.sharding.choice import check_agrees, requested_sharding
 from swarm_learning.training import Training
 from swarm_learning.weights import WeightSchema
 from swarm_network.admission import sign_join
@@ -20,6 +22,7 @@ from swarm_network.backoff import Backoff
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.identity import load_or_create_key
 from swarm_network.chain.records import TrainingConfig
+from swarm_network.chain.sharding import configure_sharded_training, training_sharding
 from swarm_network.errors import AdmissionError, AlreadyConfigured, ChainError, ConfigError
 from swarm_network.feed_client import EventFeed
 from swarm_network.files.fetch import Fetcher
@@ -119,15 +122,22 @@ class LearnerNode:
         if not config.configured:
             # Another learner may get there first (both dry runs pass): its settings are
             # compared below.
+            sharding = requested_sharding(
+                s, s.merge_choice(), schema, max(s.min_peers, self.contract.unfinished_learners())
+            )
+            training = {
+                "min_peers": s.min_peers,
+                "grace_seconds": s.grace_seconds,
+                "max_staleness": s.max_staleness,
+                "merge_method": s.merge_method,
+                "merge_params": s.merge_params,
+                "schema_hash": "0x" + schema.digest(),
+            }
             with contextlib.suppress(AlreadyConfigured):
-                self.contract.configure_training(
-                    min_peers=s.min_peers,
-                    grace_seconds=s.grace_seconds,
-                    max_staleness=s.max_staleness,
-                    merge_method=s.merge_method,
-                    merge_params=s.merge_params,
-                    schema_hash="0x" + schema.digest(),
-                )
+                if sharding is None:
+                    self.contract.configure_training(**training)  # type: ignore[arg-type]
+                else:
+                    configure_sharded_training(self.contract, sharding=sharding, **training)  # type: ignore[arg-type]
             config = self.contract.training_config()
         if config.schema_hash != schema.digest():
             raise ConfigError(
@@ -145,6 +155,7 @@ class LearnerNode:
                 f"this node asks for merge method {s.merge_method!r} but the swarm's training "
                 f"uses {config.merge_method!r}"
             )
+        check_agrees(s, training_sharding(self.contract))
         params = parse_params(config.merge_params, "on chain")
         if params != parse_params(s.merge_params, "given to this node"):
             raise ConfigError(
@@ -161,9 +172,10 @@ class LearnerNode:
         config = self.contract.sync_config()
         if not config.configured:
             with contextlib.suppress(AlreadyConfigured):
-                self.contract.configure_sync(
-                    sync_frequency=s.sync_frequency, adaptive=s.use_adaptive_sync
-                )
+                # The recorded frequency is only compared under adaptive sync, which refuses
+                # "epoch" at start (each learner's own period): any valid number stands for it.
+                frequency = s.sync_frequency if isinstance(s.sync_frequency, int) else 1
+                self.contract.configure_sync(sync_frequency=frequency, adaptive=s.use_adaptive_sync)
             config = self.contract.sync_config()
         if config.adaptive != s.use_adaptive_sync:
             raise ConfigError(
@@ -183,11 +195,17 @@ class LearnerNode:
         method, params, config = self.agree_on_training(schema)
         self.agree_on_sync()
         merge = choose_merge(method, params)
+        sharding = training_sharding(self.contract)
+        if sharding is not None and not merge.method.coordinate_wise:
+            raise ConfigError(
+                f"the swarm's training shards {method!r}, which is not coordinate-wise"
+            )
         training = Training(
             merge=merge,
             grace_seconds=config.grace_seconds,
             max_staleness=config.max_staleness,
             weightage=self.settings.weightage(merge),
+            sharding=sharding,
         )
         peers = PeerFiles(contract=self.contract, fetcher=self.fetcher, schema=schema)
         return RoundContext(
@@ -208,15 +226,33 @@ class LearnerNode:
             self._server = None
 
 
-def attach_log_file(path: Path) -> logging.Handler:
-    """`<program-name>_sw.log`: the swarm's own log of this learner, beside its model."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+NODE_LOGGERS = ("swarm_learning", "swarm_network")
+
+
+def attach_log_handlers(path: Path) -> list[logging.Handler]:
+    """`<program-name>_sw.log`, the swarm's own log of this learner beside its model, and the
+    console (stderr), so that a person sees the node's progress (INFO) where they started it.
+    A program that set logging up itself (its root logger has a handler) gets the records
+    through its own handler instead, once, in its own format."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    for name in ("swarm_learning", "swarm_network"):
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    if not logging.getLogger().handlers:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(logging.INFO)
+    for name in NODE_LOGGERS:
         logger = logging.getLogger(name)
-        logger.addHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
-    return handler
+    return handlers
+
+
+def detach_log_handlers(handlers: list[logging.Handler]) -> None:
+    for handler in handlers:
+        for name in NODE_LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()

@@ -23,6 +23,7 @@ from swarm_learning.finishing import adopt_final_model
 from swarm_learning.merge import OwnModel, merge_step
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult, Standing
+from swarm_learning.sharding.round import run_sharded_round
 from swarm_learning.waiting import wait_closed
 from swarm_learning.weights import encode_weights
 from swarm_network.chain.records import ZERO_HASH
@@ -38,6 +39,8 @@ def run_round(
 ) -> tuple[Arrays, RoundResult]:
     """One round from this learner's `arrays`, after its `previous` round (None: the first):
     the merged model and what the round did."""
+    if ctx.training.sharding is not None:
+        return run_sharded_round(ctx, arrays, previous, ctx.training.sharding)
     started = time.monotonic()
     try:
         checked = check_in(ctx, arrays, Standing.after(previous))
@@ -80,6 +83,7 @@ def run_round(
         transfer_s=fetched - closed,
         merge_s=done - fetched,
         caught_up=checked.caught_up,
+        fetched_bytes=sum(path.stat().st_size for path in files.values()),
     )
     _log_round(result)
     return merged.arrays, result

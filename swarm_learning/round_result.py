@@ -25,6 +25,9 @@ class RoundResult:
     transfer_s: float  # downloading and verifying peer files
     merge_s: float  # checking, reading and merging the contributions
     caught_up: bool  # this round began by adopting the swarm's model or offering late work
+    fetched_bytes: int = 0  # bytes of peers' files this round downloaded
+    #: A sharded round's mergers that published a wrong shard: "shard k: address published sha"
+    shard_faults: tuple[str, ...] = ()
 
     @property
     def total_s(self) -> float:

@@ -59,14 +59,21 @@ ENV_NAMES = {
     "final_timeout_s": "SWARM_FINAL_TIMEOUT",
     "chain_retry_s": "SWARM_CHAIN_RETRY",
     "training_contract": "SWARM_TRAINING",
+    "shards": "SWARM_SHARDS",
+    "shard_replication": "SWARM_SHARD_REPLICATION",
+    "shard_timeout_s": "SWARM_SHARD_TIMEOUT",
 }
+
+
+#: `sync_frequency="epoch"`: one sync step per local epoch (at `on_epoch_end`).
+SYNC_EVERY_EPOCH = "epoch"
 
 
 @dataclass
 class LearnerSettings:
     """Every knob of a learner node, with the defaults documented in the README."""
 
-    sync_frequency: int = 32  # local batches between two sync steps
+    sync_frequency: int | str = 32  # local batches between two sync steps, or "epoch"
     min_peers: int = 2  # learners needed to close a step (quorum)
     node_weightage: int = 1  # this node's weight in the merge (relative), 1-100
     num_samples: int | None = None  # local training samples: the weight when weighing by samples
@@ -86,6 +93,12 @@ class LearnerSettings:
     archive_wait_s: float = 15.0  # at the end, how long to serve until an SN node copied the model
     poll_interval_s: float = 0.02  # first chain poll interval while waiting; backs off x1.5
     max_poll_interval_s: float = 0.25
+    # Sharded merge (docs/ARCHITECTURE.md, "Sharded merge"), set by the training's first
+    # learner: None picks by swarm and model size, 0 merges whole models, N >= 2 cuts the
+    # model into N shards, each merged by `shard_replication` learners.
+    shards: int | None = None
+    shard_replication: int = 1
+    shard_timeout_s: float = 30.0  # how long a shard's mergers may take before it is merged here
     sn_url: str = "http://127.0.0.1:30304"
     join_token: str | None = None
     node_dir: Path = field(default_factory=lambda: Path("swarm-node"))
@@ -121,8 +134,8 @@ class LearnerSettings:
 
     def _coerce(self) -> None:
         """Environment values arrive as text; check every value once, with a clear message."""
+        self.sync_frequency = _sync_frequency(self.sync_frequency)
         for name in (
-            "sync_frequency",
             "min_peers",
             "node_weightage",
             "grace_seconds",
@@ -137,16 +150,22 @@ class LearnerSettings:
             "final_timeout_s",
             "chain_retry_s",
             "archive_wait_s",
+            "shard_timeout_s",
         ):
             setattr(self, name, _as_seconds(name, getattr(self, name)))
         if self.num_samples is not None:
             self.num_samples = _as_int("num_samples", self.num_samples)
             if self.num_samples < 1:
                 raise ConfigError("num_samples must be a positive integer")
+        if self.shards is not None:
+            self.shards = _as_int("shards", self.shards)
+            if self.shards == 1 or self.shards < 0:
+                raise ConfigError("shards must be 0 (whole models) or at least 2")
+        self.shard_replication = _as_int("shard_replication", self.shard_replication)
+        if self.shard_replication < 1:
+            raise ConfigError("shard_replication must be at least 1")
         if self.quorum_timeout_s is not None:
             self.quorum_timeout_s = _as_seconds("quorum_timeout_s", self.quorum_timeout_s)
-        if self.sync_frequency < 1:
-            raise ConfigError("sync_frequency must be at least 1")
         if self.min_peers < 1:
             raise ConfigError("min_peers must be at least 1")
         if not 1 <= self.node_weightage <= MAX_NODE_WEIGHTAGE:
@@ -165,8 +184,7 @@ class LearnerSettings:
         if self.max_staleness < 0:
             raise ConfigError("max_staleness must be >= 0")
         self.merge_method = str(self.merge_method).strip().lower()
-        if isinstance(self.merge_params, Mapping):
-            self.merge_params = json.dumps(dict(self.merge_params))
+        self.merge_params = _params_text(self.merge_params)
         # A wrong method or parameter, or weighing by samples without giving them, fails
         # now, before the node joins, with the message the merge would give.
         self.weightage(self.merge_choice())
@@ -216,6 +234,37 @@ class LearnerSettings:
                 "local training samples) to SwarmCallback"
             )
         return self.num_samples
+
+
+def _sync_frequency(value: Any) -> int | str:
+    """A number of local batches (at least 1), or "epoch"."""
+    if isinstance(value, str) and value.strip().lower() == SYNC_EVERY_EPOCH:
+        return SYNC_EVERY_EPOCH
+    try:
+        batches = _as_int("sync_frequency", value)
+    except ConfigError:
+        raise ConfigError(
+            f'sync_frequency must be a number of batches or "epoch", got {value!r}'
+        ) from None
+    if batches < 1:
+        raise ConfigError("sync_frequency must be at least 1")
+    return batches
+
+
+def _params_text(value: Any) -> str:
+    """`merge_params` as its JSON text: the README calls it a JSON object, so both a dict and
+    its text are accepted; anything else would fail deep in the chain client."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(dict(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"merge_params must hold only JSON values: {exc}") from None
+    raise ConfigError(
+        "merge_params must be a dict or a JSON object as text, e.g. '{\"beta\": 0.2}'; "
+        f"got {type(value).__name__} {value!r}"
+    )
 
 
 def _as_int(name: str, value: Any) -> int:

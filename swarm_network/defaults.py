@@ -10,3 +10,9 @@ LOOPBACK = "127.0.0.1"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # listen on every address; reached through LOOPBACK
 DEFAULT_SN_URL = f"http://{LOOPBACK}:{REST_PORT}"
 KEEP_MODELS = 5  # how many of the newest agreed models every SN node keeps copies of
+
+# What each listener is called in logs and errors; the command line maps a taken port back to
+# the flag that chooses it (swarm_network/cli/messages.py).
+CHAIN_RPC = "chain JSON-RPC"
+REST_API = "REST API"
+FILE_SERVER = "file server"

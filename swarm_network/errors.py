@@ -1,6 +1,7 @@
 """One exception tree for the whole project, so callers can catch `SwarmError` at an edge
 (REST handler, CLI, sync loop) and turn it into a clear message instead of a traceback."""
 
+import errno
 from collections.abc import Mapping
 
 
@@ -88,3 +89,20 @@ class InvalidPipeline(SwarmError):
 class TaskRefused(SwarmError):
     """A task's input (a module archive, global or result) is missing or does not match the
     hash the chain holds for it: it is refused and never used."""
+
+
+class PortInUse(ConfigError):
+    """A listener's port is taken (another node on this machine, or any other program). The
+    command line adds which of its flags chooses another (swarm_network/cli/messages.py)."""
+
+    def __init__(self, listener: str, host: str, port: int) -> None:
+        super().__init__(f"{listener}: port {port} on {host} is already in use")
+        self.listener, self.host, self.port = listener, host, port
+
+
+def listen_error(listener: str, host: str, port: int, exc: OSError) -> OSError | PortInUse:
+    """What a failed bind becomes: `PortInUse` for a taken port, else an OSError naming the
+    listener (a bad host, no permission for a low port)."""
+    if exc.errno == errno.EADDRINUSE:
+        return PortInUse(listener, host, port)
+    return OSError(f"{listener}: cannot listen on {host}:{port}: {exc}")

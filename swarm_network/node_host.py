@@ -23,7 +23,15 @@ from pathlib import Path
 from aiohttp import web
 
 from swarm_network.archive import ModelArchive, run_archive
-from swarm_network.defaults import FILE_PORT, KEEP_MODELS, LOOPBACK, REST_PORT, WILDCARD_HOSTS
+from swarm_network.defaults import (
+    FILE_PORT,
+    FILE_SERVER,
+    KEEP_MODELS,
+    LOOPBACK,
+    REST_API,
+    REST_PORT,
+    WILDCARD_HOSTS,
+)
 from swarm_network.files.server import create_file_app
 from swarm_network.files.store import FileStore
 from swarm_network.live import LiveSource, run_live_view
@@ -87,7 +95,7 @@ async def _live_view(app: web.Application) -> AsyncIterator[None]:
 
 async def _file_server(app: web.Application) -> AsyncIterator[None]:
     config = app[NODE_CONFIG]
-    files = Listener("file server", create_file_app(app[FILE_STORE]), config.host, config.file_port)
+    files = Listener(FILE_SERVER, create_file_app(app[FILE_STORE]), config.host, config.file_port)
     runner = await start_listener(files)
     yield
     await runner.cleanup()
@@ -130,7 +138,7 @@ async def run_node(app: web.Application, announce: Announce) -> None:
         if not await unless_stopped(runner.setup(), stop):
             log.info("stopped during start-up")
             return
-        await start_site(runner, "REST API", config.host, config.rest_port)
+        await start_site(runner, REST_API, config.host, config.rest_port)
         announce(node_info(app))
         await stop.wait()
         log.info("stopping")

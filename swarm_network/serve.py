@@ -1,6 +1,7 @@
 """Listening on a port and stopping on SIGINT/SIGTERM, for every server process of the swarm:
-a port that cannot be bound is one clear error naming the listener, and a signal only sets an
-event, so that the node stops cleanly (its apps' cleanup runs) instead of dying mid-request."""
+a port that cannot be bound is one clear error naming the listener (`PortInUse` for a taken
+one), and a signal only sets an event, so that the node stops cleanly (its apps' cleanup runs)
+instead of dying mid-request."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from swarm_network.errors import listen_error
 from swarm_network.http_log import quiet_bad_requests
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ async def start_site(runner: web.AppRunner, name: str, host: str, port: int) -> 
     try:
         await site.start()
     except OSError as exc:
-        raise OSError(f"{name}: cannot listen on {host}:{port}: {exc}") from exc
+        raise listen_error(name, host, port, exc) from exc
     log.info("%s listening on %s:%d", name, host, port)
 
 

@@ -81,7 +81,7 @@ def test_status_prints_the_nodes_table(swarm: LocalSwarm, sentinel_address: str)
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("address"))
     assert header.split()[:3] == ["address", "role", "status"]
-    assert lines[lines.index(header) + 1].startswith("-------")
+    assert lines[lines.index(header) + 1].startswith("───────")  # rich's rule
     row = next(line for line in lines if sentinel_address in line)
     assert row.split()[:3] == [sentinel_address, "network", "online"]
     assert row.index("network") == header.index("role")

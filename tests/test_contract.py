@@ -541,6 +541,29 @@ def test_dead_participants_do_not_block_the_merge_agreement(swarm: DeployedSwarm
     assert swarm.admin.step(0).agreed_hash == h("m0")
 
 
+def test_a_tie_among_the_reports_is_settled_by_the_first_reported(swarm: DeployedSwarm) -> None:
+    """Two honest learners can merge differently (one missed a file the other got); with
+    nobody to break the tie the next step could never close."""
+    swarm.learners[0].configure_training(
+        min_peers=2, grace_seconds=1, merge_method="mean", merge_params="{}"
+    )
+    for i in range(4):
+        swarm.check_in(i, step=0)
+    assert swarm.admin.step(0).closed
+    # Learners 2 and 3 die before reporting; 0 and 1 report different merges: 1 vote each.
+    swarm.check_in(1, step=1, base=h("m0-of-1"))
+    swarm.check_in(0, step=1, base=h("m0-of-0"))
+    assert swarm.admin.step(0).agreed_hash is None
+    swarm.next_block_at_least(swarm.admin.step(0).closed_at + 1)
+    swarm.learners[2].settle_merge(0)
+    assert swarm.admin.step(0).agreed_hash == h("m0-of-1")
+    # The step that waited for it closes; learner 0's work (built on the losing merge) stays
+    # on record with its stale base, for every node to leave out.
+    swarm.next_block_at_least(swarm.admin.step(1).quorum_at + 1)
+    swarm.admin.close_step(1)
+    assert swarm.admin.step(1).closed
+
+
 def test_rejected_contributions_are_recorded_with_the_report(swarm: DeployedSwarm) -> None:
     swarm.configure(min_peers=2, grace_seconds=0)
     for i in range(3):

@@ -117,7 +117,9 @@ def test_partitions_mostly_see_their_own_classes(
 def test_partition_arguments_are_checked(split: tuple[np.ndarray, ...]) -> None:
     X_train, y_train, _, _ = split
     with pytest.raises(ValueError):
-        non_iid_partitions(X_train, y_train, 11, seed=0)
+        non_iid_partitions(X_train, y_train, len(y_train) + 1, seed=0)
+    with pytest.raises(ValueError):
+        non_iid_partitions(X_train, y_train, 0, seed=0)
     with pytest.raises(ValueError):
         non_iid_partitions(X_train, y_train, 3, seed=0, own_fraction=0.0)
     with pytest.raises(ValueError):
@@ -173,3 +175,16 @@ def test_train_digits_needs_its_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("SWARM_DATA_DIR", raising=False)
     monkeypatch.delenv("SWARM_MODEL_DIR", raising=False)
     assert train_digits.main(["--threads", "1"]) == 2
+
+
+def test_more_parts_than_classes_share_their_own_classes(split: tuple[np.ndarray, ...]) -> None:
+    # `swarm demo --learners 16` on 10 digits: part i owns class i mod 10.
+    X_train, y_train, _, _ = split
+    parts = non_iid_partitions(X_train, y_train, 16, seed=0, own_fraction=0.8)
+    sizes = {len(y) for _, y in parts}
+    assert len(sizes) == 1 and sizes.pop() > 0
+    assert sum(len(y) for _, y in parts) <= len(y_train)
+    for i, (_, y) in enumerate(parts):
+        own = i % 10
+        assert np.bincount(y, minlength=10).argmax() == own
+        assert np.mean(y == own) == pytest.approx(0.8, abs=1.0 / len(y))

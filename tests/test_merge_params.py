@@ -97,3 +97,31 @@ def test_a_dict_of_parameters_is_kept_as_its_json() -> None:
     )
     assert (settings.merge_method, settings.merge_params) == ("trimmedmean", '{"beta": 0.1}')
     assert settings.merge_choice().params == {"beta": 0.1}
+
+
+@pytest.mark.parametrize("given", [["beta", 0.1], 0.1, ("a",), b'{"beta": 0.1}', {1, 2}])
+def test_merge_params_of_another_type_are_refused_at_start_with_one_message(
+    given: object,
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        LearnerSettings.resolve({"merge_params": given}, environ={})
+    assert str(refused.value) == (
+        "merge_params must be a dict or a JSON object as text, e.g. '{\"beta\": 0.2}'; "
+        f"got {type(given).__name__} {given!r}"
+    )
+
+
+def test_merge_params_as_json_text_and_as_a_dict_give_the_same_settings() -> None:
+    as_text = LearnerSettings.resolve(
+        {"merge_method": "trimmedmean", "merge_params": '{"beta": 0.25}'}, environ={}
+    )
+    as_dict = LearnerSettings.resolve(
+        {"merge_method": "trimmedmean", "merge_params": {"beta": 0.25}}, environ={}
+    )
+    assert as_text.merge_choice() == as_dict.merge_choice()
+    assert as_dict.merge_choice().params == {"beta": 0.25}
+
+
+def test_a_dict_with_a_value_json_cannot_hold_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match="merge_params must hold only JSON values"):
+        LearnerSettings.resolve({"merge_params": {"beta": object()}}, environ={})

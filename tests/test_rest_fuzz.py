@@ -30,6 +30,8 @@ pytest_plugins = ["rest_fixtures"]
 
 #: Examples per operation; bounded so the whole run stays well under a minute here.
 FUZZ_EXAMPLES = int(os.environ.get("SWARM_FUZZ_EXAMPLES", "15"))
+SLOW_EXAMPLES = min(FUZZ_EXAMPLES, 5)
+STREAM_READ_S = 1.0
 FUZZ_CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -53,7 +55,7 @@ def test_the_api_fuzzed_from_its_openapi_document(swarm: LocalSwarm) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @settings(
-                max_examples=FUZZ_EXAMPLES,
+                max_examples=examples_for(operation.path),
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
                 database=None,
@@ -61,7 +63,9 @@ def test_the_api_fuzzed_from_its_openapi_document(swarm: LocalSwarm) -> None:
             @given(case=operation.as_strategy(generation_mode=mode))
             def call(case: Any) -> None:
                 case.call_and_validate(
-                    base_url=swarm.sentinel_rest, timeout=TIMEOUT, checks=FUZZ_CHECKS
+                    base_url=swarm.sentinel_rest,
+                    timeout=read_timeout(case.operation.path),
+                    checks=FUZZ_CHECKS,
                 )
 
             try:
@@ -69,6 +73,18 @@ def test_the_api_fuzzed_from_its_openapi_document(swarm: LocalSwarm) -> None:
             except Unsatisfiable:
                 # An operation without inputs (GET /v1/health) has no invalid form.
                 assert mode is GenerationMode.NEGATIVE, operation.label
+
+
+def examples_for(path: str) -> int:
+    """Fewer examples for the routes that wait by design (up to a long-poll's timeout, or a
+    stream's read), so that the run stays short; their inputs are few."""
+    return SLOW_EXAMPLES if path in ("/v1/events", "/v1/stream") else FUZZ_EXAMPLES
+
+
+def read_timeout(path: str) -> float:
+    """The event stream never ends: schemathesis reads it for the request's timeout and
+    checks the events that came; a short read checks them as well as a long one."""
+    return STREAM_READ_S if path == "/v1/stream" else TIMEOUT
 
 
 def assert_refused_or_documented(response: requests.Response) -> None:

@@ -12,26 +12,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from swarm_learning.demo.baselines import baseline_accuracy
-from swarm_learning.demo.digits_swarm import (
-    TRAIN_MODULE,
-    expected_steps,
-    prepare_learner_data,
-    read_result,
-    step_timings,
-)
-from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
-from swarm_learning.demo.model import DEFAULT_EPOCHS
-from swarm_network.errors import SwarmError
-from swarm_network.http_json import get_json
-from swarm_network.text_table import table
+from swarm_network.text_table import console, rich_table
+
+if TYPE_CHECKING:  # the demo's modules import torch: loaded when it runs, not for --help
+    from rich.console import Console
+
+    from swarm_learning.demo.local_swarm import NodeProcess
 
 LEARNER_TIMEOUT_S = 600.0
 ACCURACY_TOLERANCE = 0.02
-PROGRESS_EVERY_S = 5.0  # when the output is not a terminal
-PROGRESS_WIDTH = 30
+PLOT_FILE = "swarm-demo.png"  # in the work dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,45 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_demo)
 
 
-class Progress:
-    """One status line, redrawn in place on a terminal, printed every few seconds otherwise."""
-
-    def __init__(self, sn_url: str, expected_steps: int) -> None:
-        self.sn_url = sn_url
-        self.expected = max(1, expected_steps)
-        self.tty = sys.stdout.isatty()
-        self.started = time.monotonic()
-        self.last_print = 0.0
-
-    def tick(self) -> None:
-        try:
-            training = get_json(f"{self.sn_url}/v1/training", timeout_s=2)
-        except SwarmError:
-            return  # the SN node is busy or restarting: the next tick draws the line
-        step = training["current_step"]
-        done = min(step, self.expected)
-        filled = int(PROGRESS_WIDTH * done / self.expected)
-        bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
-        state = training["state"]
-        if state == "waiting_for_quorum":
-            state += f" {training['checked_in']}/{training['effective_quorum']}"
-        line = (
-            f"[{bar}] step {step:>3}/{self.expected}  {state:<22}"
-            f" learners {training['learners'] - training['finished_learners']} active"
-            f"  {time.monotonic() - self.started:5.1f}s"
-        )
-        now = time.monotonic()
-        if self.tty:
-            print("\r" + line, end="", flush=True)
-        elif now - self.last_print >= PROGRESS_EVERY_S:
-            print(line, flush=True)
-            self.last_print = now
-
-    def close(self) -> None:
-        if self.tty:
-            print(flush=True)
-
-
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -92,6 +45,18 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.learners < 2:
         print("swarm demo: needs at least 2 learners", file=sys.stderr)
         return 2
+    from swarm_learning.cli.demo_progress import DemoProgress
+    from swarm_learning.demo.baselines import baseline_accuracy
+    from swarm_learning.demo.digits_swarm import (
+        TRAIN_MODULE,
+        expected_steps,
+        prepare_learner_data,
+        read_result,
+        step_timings,
+    )
+    from swarm_learning.demo.local_swarm import LocalSwarm
+    from swarm_learning.demo.model import DEFAULT_EPOCHS
+
     epochs = args.epochs or DEFAULT_EPOCHS
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
     names = [f"learner{i + 1}" for i in range(args.learners)]
@@ -100,13 +65,14 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     started = time.monotonic()
-    print(f"swarm demo: {args.learners} learners on digits, work dir {work_dir}")
+    out = console()
+    out.print(f"swarm demo: {args.learners} learners on digits, work dir {work_dir}")
     try:
         X_train, y_train, X_test, y_test = prepare_learner_data(swarm, names, args.seed)
         part_size = len(X_train) // args.learners
-        print("starting the sentinel (chain + contracts) ...", flush=True)
+        out.print("starting the sentinel (chain + contracts) ...")
         sentinel_url = swarm.start_sentinel()
-        print("starting a second SN node ...", flush=True)
+        out.print("starting a second SN node ...")
         sn_url = swarm.start_sn()
         program_args = ["--epochs", str(epochs), "--min-peers", str(args.min_peers)]
         program_args += ["--seed", str(args.seed)]
@@ -115,30 +81,34 @@ def run_demo(args: argparse.Namespace) -> int:
             # The first learner talks to the sentinel's SN node, the others to the second one.
             url = sentinel_url if i == 0 else sn_url
             learners.append(swarm.start_learner(name, url, TRAIN_MODULE, program_args, args.device))
-        print(f"started {len(learners)} learners; training ...", flush=True)
-        progress = Progress(sn_url, expected_steps(part_size, epochs))
-        finished = swarm.wait(learners, LEARNER_TIMEOUT_S, on_tick=progress.tick)
-        progress.tick()
-        progress.close()
+        out.print(f"started {len(learners)} learners; training ...")
+        model_dirs = {name: swarm.learner_dir(name) / "model" for name in names}
+        progress = DemoProgress(out, sn_url, model_dirs, expected_steps(part_size, epochs))
+        try:
+            finished = swarm.wait(learners, LEARNER_TIMEOUT_S, on_tick=progress.tick)
+        finally:
+            progress.close()
         training_s = time.monotonic() - started
         failed = [p for p in learners if p.popen.returncode != 0]
         if not finished or failed:
             for p in failed or learners:
-                print(f"\n--- {p.name} (exit {p.popen.returncode}) ---\n{p.log_tail()}")
+                print(f"\n--- {p.name} (exit {p.popen.returncode}) ---\n{p.log_tail()}", flush=True)
             print("swarm demo: FAILED (a learner did not finish)", file=sys.stderr)
             return 1
         results = {name: read_result(swarm, name) for name in names}
         if any(r is None for r in results.values()):
             print("swarm demo: FAILED (a learner wrote no result)", file=sys.stderr)
             return 1
-        print("training one central model on all the data for comparison ...", flush=True)
+        out.print("training one central model on all the data for comparison ...")
         import torch
 
         torch.set_num_threads(1)  # small model: more threads only add contention
         central = baseline_accuracy(
             X_train, y_train, X_test, y_test, epochs=epochs, seed=args.seed, device=args.device
         )
-        return _report(results, central, step_timings(swarm, names), training_s, work_dir)
+        code = _report(out, results, central, step_timings(swarm, names), training_s, work_dir)
+        _plot(out, model_dirs, work_dir / PLOT_FILE)
+        return code
     except KeyboardInterrupt:
         print("\nswarm demo: interrupted; stopping every node", file=sys.stderr)
         return 130
@@ -149,7 +119,19 @@ def run_demo(args: argparse.Namespace) -> int:
         swarm.stop()
 
 
+def _plot(out: Console, model_dirs: dict[str, Path], path: Path) -> None:
+    from swarm_learning.demo.plot import plot_learners  # matplotlib: only when it draws
+    from swarm_learning.demo.step_rows import read_step_rows
+
+    points = plot_learners({name: read_step_rows(d) for name, d in model_dirs.items()}, path)
+    if points:
+        out.print(f"plot of loss and accuracy per learner and step: {path}")
+    else:
+        out.print(f"the learners reported no loss or accuracy: {path} is empty")
+
+
 def _report(
+    out: Console,
     results: dict[str, Any],
     central: float,
     timings: dict[str, float],
@@ -166,29 +148,29 @@ def _report(
         ]
         for name, r in results.items()
     ]
-    print()
-    print(table(["learner", "alone", "swarm", "steps", "final model hash"], rows))
+    out.print()
+    out.print(rich_table(["learner", "alone", "swarm", "steps", "final model hash"], rows))
     local_mean = statistics.mean(r["local_accuracy"] for r in results.values())
     swarm_mean = statistics.mean(r["swarm_accuracy"] for r in results.values())
     hashes = {r["final_model_hash"] for r in results.values()}
-    print(
+    out.print(
         f"\ncentral model (all data): {central:.3f}   swarm: {swarm_mean:.3f}"
         f"   learners alone (mean): {local_mean:.3f}"
     )
     if timings:
-        print(
+        out.print(
             f"median sync step: {timings['total_s'] * 1000:.0f} ms"
             f" (chain check-in {timings['check_in_s'] * 1000:.0f}, waiting/closing"
             f" {timings['wait_s'] * 1000:.0f}, transfer {timings['transfer_s'] * 1000:.0f},"
             f" merge {timings['merge_s'] * 1000:.0f})"
         )
-    print(f"whole demo: {seconds:.1f} s; logs and models in {work_dir}")
+    out.print(f"whole demo: {seconds:.1f} s; logs and models in {work_dir}")
     ok = True
     if len(hashes) != 1:
         print("FAILED: the learners ended with different models", file=sys.stderr)
         ok = False
     else:
-        print("all learners hold the same final model")
+        out.print("all learners hold the same final model")
     if central - swarm_mean > ACCURACY_TOLERANCE:
-        print(f"note: swarm is {100 * (central - swarm_mean):.1f} pp below the central model")
+        out.print(f"note: swarm is {100 * (central - swarm_mean):.1f} pp below the central model")
     return 0 if ok else 1

@@ -13,6 +13,7 @@ import runpy
 import sys
 from pathlib import Path
 
+from swarm_network.cli.messages import error_line
 from swarm_network.errors import SwarmError
 
 EXIT_SWARM_ERROR = 2
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> int:
             sys.argv = [target, *program_args]
             runpy.run_module(target, run_name="__main__", alter_sys=True)
     except SwarmError as exc:
-        print(f"swarm sl: error: {exc}", file=sys.stderr, flush=True)
+        print(error_line("sl", exc), file=sys.stderr, flush=True)
         return EXIT_SWARM_ERROR
     return 0
 

@@ -59,8 +59,13 @@ def class_groups(classes: np.ndarray, n_parts: int) -> list[np.ndarray]:
     """Divide the sorted classes into ``n_parts`` contiguous groups, the larger ones first.
 
     10 classes over 3 parts give ``[0..3], [4..6], [7..9]``. Part ``i`` "owns" group ``i``.
+    With more parts than classes (a demo of 16 learners on 10 digits), part ``i`` owns class
+    ``i mod n_classes``: a few parts share their own class.
     """
-    return list(np.array_split(np.sort(classes), n_parts))
+    ordered = np.sort(classes)
+    if n_parts > len(ordered):
+        return [ordered[[i % len(ordered)]] for i in range(n_parts)]
+    return list(np.array_split(ordered, n_parts))
 
 
 def _spread(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -112,8 +117,8 @@ def non_iid_partitions(
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     classes, available = np.unique(y, return_counts=True)
-    if not 1 <= n_parts <= len(classes):
-        raise ValueError(f"n_parts must be in [1, {len(classes)}], got {n_parts}")
+    if not 1 <= n_parts <= len(y):
+        raise ValueError(f"n_parts must be in [1, {len(y)}], got {n_parts}")
     if not 0.0 < own_fraction <= 1.0:
         raise ValueError(f"own_fraction must be in (0, 1], got {own_fraction}")
     groups = class_groups(classes, n_parts)

@@ -55,7 +55,7 @@ from swarm_learning.demo.model import (
     train_epochs,
 )
 from swarm_learning.merge import DEFAULT_METHOD, METHODS, choose_merge
-from swarm_learning.settings import ENV_NAMES
+from swarm_learning.settings import ENV_NAMES, SYNC_EVERY_EPOCH
 from swarm_network.errors import ConfigError
 
 if TYPE_CHECKING:  # for annotations only: `run` imports it when it needs it
@@ -99,9 +99,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="Adam learning rate")
     parser.add_argument(
         "--sync-frequency",
-        type=int,
+        type=_sync_frequency,
         default=DEFAULT_SYNC_FREQUENCY,
-        help="local batches between two sync steps",
+        help='local batches between two sync steps, or "epoch" (one step per local epoch)',
     )
     parser.add_argument(
         "--min-peers",
@@ -144,7 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="INFO", help="logging level")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "sync_frequency", "min_peers", "threads"):
+    for name in ("epochs", "batch_size", "min_peers", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
@@ -156,6 +156,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     except ConfigError as exc:
         parser.error(str(exc))
     return args
+
+
+def _sync_frequency(text: str) -> int | str:
+    """`--sync-frequency`: a number of batches (at least 1) or "epoch"."""
+    if text.strip().lower() == SYNC_EVERY_EPOCH:
+        return SYNC_EVERY_EPOCH
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'must be a number of batches or "epoch": {text!r}'
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 class ByzantineAttack:
@@ -196,33 +211,33 @@ class ByzantineHooks:
     The attack lives in the program, not in the library, on purpose: the swarm cannot tell
     this learner from an honest one (its weight file is exactly what it committed to on
     chain), which is the situation the robust merge methods are for. It mirrors when the
-    callback syncs: in ``on_train_begin``, every ``sync_frequency`` batches, and in
-    ``on_train_end`` unless the last batch already synced. Between syncs the learner trains
-    from the merged model like everybody else, so each poisoned contribution starts from the
-    swarm's current weights.
+    callback syncs: in ``on_train_begin``, every ``sync_frequency`` batches (or at each
+    ``on_epoch_end`` with ``"epoch"``), and in ``on_train_end`` unless nothing is left
+    unsent. Between syncs the learner trains from the merged model like everybody else, so
+    each poisoned contribution starts from the swarm's current weights.
     """
 
     def __init__(self, callback: SwarmCallback, attack: ByzantineAttack) -> None:
         self.callback = callback
         self.attack = attack
-        self.sync_frequency = callback.settings.sync_frequency
-        self._batches = 0
 
     def on_train_begin(self) -> None:
         self.attack.corrupt(self.callback.model)
         self.callback.on_train_begin()
 
     def on_batch_end(self, batch: int | None = None) -> None:
-        self._batches += 1
-        if self._batches % self.sync_frequency == 0:
-            self.attack.corrupt(self.callback.model)
-        self.callback.on_batch_end(batch)
+        cb = self.callback
+        if not cb.syncs_every_epoch and cb.batches_since_sync + 1 >= cb.settings.sync_frequency:
+            self.attack.corrupt(cb.model)
+        cb.on_batch_end(batch)
 
     def on_epoch_end(self, epoch: int | None = None) -> None:
+        if self.callback.syncs_every_epoch and self.callback.batches_since_sync:
+            self.attack.corrupt(self.callback.model)
         self.callback.on_epoch_end(epoch)
 
     def on_train_end(self) -> None:
-        if self._batches % self.sync_frequency != 0:
+        if self.callback.batches_since_sync:
             self.attack.corrupt(self.callback.model)
         self.callback.on_train_end()
 

@@ -51,4 +51,8 @@ def _positions(cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.argmax(twice >= total, axis=0), np.argmax(twice > total, axis=0)
 
 
-METHODS = (MergeMethod(name="coordmedian", merge=merge, reading=Reading.COORDINATE_BLOCKS),)
+METHODS = (
+    MergeMethod(
+        name="coordmedian", merge=merge, reading=Reading.COORDINATE_BLOCKS, coordinate_wise=True
+    ),
+)

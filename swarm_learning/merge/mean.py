@@ -153,5 +153,6 @@ METHODS = (
         params=(Param("weight_by", one_of(*WEIGHT_BY), f"one of {', '.join(WEIGHT_BY)}"),),
         accumulator=_accumulator,
         weighs_by_samples=_weighs_by_samples,
+        coordinate_wise=True,
     ),
 )

@@ -75,6 +75,10 @@ class MergeMethod:
     params: tuple[Param, ...] = ()
     accumulator: Callable[..., Accumulator] | None = None
     weighs_by_samples: Callable[[Mapping[str, object]], bool] = field(default=_never_by_samples)
+    #: Each coordinate's merged value depends on that coordinate of the contributions alone
+    #: (and the weights): the model can then be cut into shards merged apart, with the same
+    #: bytes as the whole merge (docs/ARCHITECTURE.md, "Sharded merge").
+    coordinate_wise: bool = False
 
     def __post_init__(self) -> None:
         if self.name != self.name.strip().lower() or not self.name:

@@ -48,5 +48,6 @@ METHODS = (
         merge=merge,
         reading=Reading.COORDINATE_BLOCKS,
         params=(Param("beta", number_in(0.0, 0.5, high_open=True), "a number in [0, 0.5)"),),
+        coordinate_wise=True,
     ),
 )

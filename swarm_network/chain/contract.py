@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 GAS_MARGIN = 1.25
 DEPLOY_TIMEOUT_S = 120.0
-# Enough for a check-in that walks a few hundred enrolled nodes (liveLearners).
+# Far above any of our transactions: a check-in uses about 160k gas, whatever the swarm's size
+# (benchmarks/chain_gas.py).
 TX_GAS_LIMIT = 5_000_000
 TRANSFER_GAS = 21_000
 

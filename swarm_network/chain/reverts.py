@@ -94,7 +94,11 @@ REFUSALS: dict[str, Refusal] = {
         ContractRevert, "merge already reported", "step {step}; node {node}"
     ),
     "MergeAlreadyAgreed": Refusal(ContractRevert, "merge already agreed", "step {step}"),
-    "NoMajorityYet": Refusal(ContractRevert, "no majority among the reports yet", "step {step}"),
+    "NoMajorityYet": Refusal(
+        ContractRevert,
+        "merge not settled yet (no report, or its grace period is not over)",
+        "step {step}",
+    ),
     "ZeroMergedHash": Refusal(ContractRevert, "merged hash is zero"),
     "TrainingEnded": Refusal(TrainingEnded, "the training has ended", "step {openStep} never ran"),
     "SyncAlreadyConfigured": Refusal(AlreadyConfigured, "sync is already configured"),
@@ -107,6 +111,14 @@ REFUSALS: dict[str, Refusal] = {
     ),
     "ValidationAlreadyReported": Refusal(
         ContractRevert, "validation already reported", "step {step}; node {node}"
+    ),
+    "BadSharding": Refusal(
+        ContractRevert,
+        "a sharded merge needs at least 2 shards and 1 merger per shard",
+        "{shards} shards, replication {replication}",
+    ),
+    "ShardsAlreadyReported": Refusal(
+        ContractRevert, "merged shards already reported", "step {step}; node {node}"
     ),
 }
 

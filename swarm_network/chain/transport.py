@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # While the endpoint is unreachable (a sentinel restarting): 0.2 s doubling up to 5 s.
 RETRY_FIRST_DELAY_S = 0.2
 RETRY_MAX_DELAY_S = 5.0
+LIMIT_EXCEEDED = -32005  # EIP-1474
 T = TypeVar("T")
 
 
@@ -46,7 +47,21 @@ def chain_call(what: str, func: Callable[[], T]) -> T:
     except (requests.RequestException, OSError) as exc:
         raise ChainUnavailable(f"{what}: chain endpoint unreachable ({exc})") from exc
     except (Web3Exception, ValueError) as exc:
+        if _limit_exceeded(exc):
+            raise ChainUnavailable(f"{what}: chain endpoint busy ({exc})") from exc
         raise ChainError(f"{what}: {exc}") from exc
+
+
+def _limit_exceeded(exc: Exception) -> bool:
+    """EIP-1474's -32005 "limit exceeded": the endpoint is busy (the sentinel's fair call
+    queue refuses a client with too many calls waiting, as rate-limited public nodes do). It
+    is transient, so it is retried like an unreachable endpoint, never fatal: a swarm of 16
+    learners behind one SN node on one machine meets it (they share one client address)."""
+    response = getattr(exc, "rpc_response", None)
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict):
+        return error.get("code") == LIMIT_EXCEEDED
+    return f"'code': {LIMIT_EXCEEDED}" in str(exc)
 
 
 def call_revert(exc: ContractLogicError) -> ContractRevert:

@@ -10,6 +10,7 @@ import logging
 import sys
 from importlib.metadata import EntryPoint, entry_points
 
+from swarm_network.cli.messages import error_line
 from swarm_network.errors import SwarmError
 
 COMMAND_GROUP = "swarm.commands"
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (SwarmError, OSError) as exc:
-        print(f"swarm {args.command}: error: {exc}", file=sys.stderr)
+        print(error_line(args.command, exc), file=sys.stderr)
         return 2
 
 

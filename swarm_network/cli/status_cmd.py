@@ -1,13 +1,17 @@
-"""`swarm status`: the swarm's nodes and recent steps as tables, for people."""
+"""`swarm status`: the swarm's nodes and recent steps as rich tables, for people."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
 
 from swarm_network.defaults import DEFAULT_SN_URL
 from swarm_network.http_json import get_json
-from swarm_network.text_table import table
+from swarm_network.text_table import console, rich_table
 
 HASH_SHOWN = 12  # hex digits of a hash in the steps table
 
@@ -29,35 +33,52 @@ def run_status_command(args: argparse.Namespace) -> int:
     return show_status(args.sn.rstrip("/"), steps=args.steps, as_json=args.json)
 
 
+def read_status(sn_url: str, steps: int) -> dict[str, Any]:
+    """The three REST documents the status is drawn from."""
+    return {
+        "training": get_json(f"{sn_url}/v1/training"),
+        "nodes": get_json(f"{sn_url}/v1/nodes"),
+        "steps": get_json(f"{sn_url}/v1/steps?limit={steps}"),
+    }
+
+
 def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
-    training = get_json(f"{sn_url}/v1/training")
-    nodes = get_json(f"{sn_url}/v1/nodes")
-    recent = get_json(f"{sn_url}/v1/steps?limit={steps}")
+    status = read_status(sn_url, steps)
     if as_json:
-        print(json.dumps({"training": training, "nodes": nodes, "steps": recent}, indent=2))
-        return 0
+        print(json.dumps(status, indent=2))
+    else:
+        console().print(status_view(status))
+    return 0
+
+
+def status_view(status: dict[str, Any]) -> Group:
+    """The training's line, whom it waits for, and the nodes' and steps' tables."""
+    training = status["training"]
     state = training["state"]
     if state == "waiting_for_quorum":
         state += f" ({training['checked_in']} of {training['effective_quorum']})"
-    print(
-        f"training: {state}  step {training['current_step']}  min_peers {training['min_peers']}"
-        f"  merge {training['merge_method'] or '-'}  learners {training['learners']}"
-        f" ({training['finished_learners']} finished)  block {training['block_number']}\n"
-    )
+    parts: list[Any] = [
+        Text(
+            f"training: {state}  step {training['current_step']}  min_peers "
+            f"{training['min_peers']}  merge {training['merge_method'] or '-'}  learners "
+            f"{training['learners']} ({training['finished_learners']} finished)  block "
+            f"{training['block_number']}\n"
+        )
+    ]
     if training["waiting_for"]:
-        print("waiting for: " + ", ".join(training["waiting_for"]) + "\n")
-    print(
-        table(
+        parts.append(Text("waiting for: " + ", ".join(training["waiting_for"]) + "\n"))
+    parts.append(
+        rich_table(
             ["address", "role", "status", "last step", "file server"],
             [
                 [n["address"], n["role"], n["status"], n["last_step"], n["file_url"]]
-                for n in nodes["nodes"]
+                for n in status["nodes"]["nodes"]
             ],
         )
     )
-    print()
-    print(
-        table(
+    parts.append(Text(""))
+    parts.append(
+        rich_table(
             ["step", "closed", "participants", "agreed hash", "conflicts"],
             [
                 [
@@ -67,8 +88,8 @@ def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
                     s["agreed_hash"][:HASH_SHOWN] if s["agreed_hash"] else s["agreed_hash"],
                     len(s["conflicting_hashes"]),
                 ]
-                for s in recent["steps"]
+                for s in status["steps"]["steps"]
             ],
         )
     )
-    return 0
+    return Group(*parts)

@@ -1,5 +1,6 @@
 """`swarm status --watch`: the status tables, redrawn whenever the SN node's event stream
-(`/v1/stream`) says something happened, until Ctrl-C."""
+(`/v1/stream`) says something happened, until Ctrl-C. On a terminal rich's `Live` redraws
+them in place; a redirected output gets each new picture after a rule, with its time."""
 
 from __future__ import annotations
 
@@ -8,53 +9,82 @@ import sys
 import time
 
 import requests
+from rich.console import Console, Group
+from rich.live import Live
+from rich.rule import Rule
+from rich.text import Text
 
 from swarm_network.backoff import Backoff
-from swarm_network.cli.status_cmd import show_status
+from swarm_network.cli.status_cmd import read_status, status_view
 from swarm_network.errors import ChainError
+from swarm_network.text_table import console
 
 log = logging.getLogger(__name__)
 
-CLEAR_SCREEN = "\x1b[H\x1b[2J"
 MIN_REDRAW_S = 0.5
 READ_TIMEOUT_S = 30.0  # the stream sends a keep-alive every 15 s
 #: Reconnecting to a node that went away: give up after this long without a connection.
 RECONNECT = Backoff(first_s=0.5, max_s=5.0, deadline_s=60.0)
 
 
-def _draw(sn_url: str, steps: int) -> None:
-    sys.stdout.write(CLEAR_SCREEN)
-    show_status(sn_url, steps=steps, as_json=False)
-    print(f"\nwatching {sn_url}/v1/stream (Ctrl-C to stop)", flush=True)
+class Screen:
+    """Where the pictures go: redrawn in place on a terminal, appended otherwise."""
+
+    def __init__(self, out: Console, sn_url: str, steps: int) -> None:
+        self.out, self.sn_url, self.steps = out, sn_url, steps
+        self.live: Live | None = None
+        if out.is_terminal:
+            self.live = Live(console=out, auto_refresh=False, screen=False)
+            self.live.start()
+
+    def draw(self, note: str = "") -> None:
+        footer = Text(f"\n{note or 'watching'} {self.sn_url}/v1/stream (Ctrl-C to stop)")
+        picture = Group(status_view(read_status(self.sn_url, self.steps)), footer)
+        if self.live is not None:
+            self.live.update(picture, refresh=True)
+        else:
+            self.out.print(Rule(time.strftime("%H:%M:%S")))
+            self.out.print(picture)
+            self.out.file.flush()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
 
-def _follow(sn_url: str, steps: int) -> None:
+def _follow(screen: Screen) -> None:
     """Redraw on events (at most every MIN_REDRAW_S) while the stream lasts. Raises
     RequestException only when it cannot connect."""
-    with requests.get(f"{sn_url}/v1/stream", stream=True, timeout=READ_TIMEOUT_S) as stream:
+    url = f"{screen.sn_url}/v1/stream"
+    with requests.get(url, stream=True, timeout=READ_TIMEOUT_S) as stream:
         stream.raise_for_status()
-        _draw(sn_url, steps)
+        screen.draw()
         last_draw, pending = time.monotonic(), False
         try:
             for line in stream.iter_lines(decode_unicode=True):
-                pending = pending or line.startswith("event: ")
+                # An event, or the keep-alive (every 15 s): "last seen" moves on too.
+                pending = pending or line.startswith(("event: ", ": keep-alive"))
                 if pending and time.monotonic() - last_draw >= MIN_REDRAW_S:
-                    _draw(sn_url, steps)
+                    screen.draw()
                     last_draw, pending = time.monotonic(), False
         except requests.RequestException as exc:
-            log.warning("lost %s (%s); reconnecting", sn_url, exc)
+            log.warning("lost %s (%s); reconnecting", screen.sn_url, exc)
 
 
 def watch_status(sn_url: str, *, steps: int) -> int:
+    out = console()
+    screen = Screen(out, sn_url, steps)
     attempts = RECONNECT.sleeps()
     try:
         while next(attempts, None) is not None:
             try:
-                _follow(sn_url, steps)
+                _follow(screen)
                 attempts = RECONNECT.sleeps()  # it was up: the next outage has its own bound
             except (requests.RequestException, ChainError) as exc:
                 log.warning("cannot reach %s (%s)", sn_url, exc)
     except KeyboardInterrupt:
         return 0
+    finally:
+        screen.close()
     print(f"cannot reach {sn_url}/v1/stream for {RECONNECT.deadline_s:.0f} s", file=sys.stderr)
     return 1

@@ -17,7 +17,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from swarm_network.defaults import LOOPBACK, WILDCARD_HOSTS
+from swarm_network.defaults import FILE_SERVER, LOOPBACK, WILDCARD_HOSTS
+from swarm_network.errors import listen_error
 from swarm_network.files.store import FileStore, is_sha256_hex
 from swarm_network.http_log import quiet_bad_requests
 
@@ -177,7 +178,10 @@ class BackgroundServer:
         quiet_bad_requests()
         try:
             site = web.TCPSite(runner, self._host, self._requested_port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise listen_error(FILE_SERVER, self._host, self._requested_port, exc) from exc
             self._port = int(runner.addresses[0][1])
             self._ready.set()
             await self._stop_event.wait()

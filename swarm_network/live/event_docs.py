@@ -81,4 +81,6 @@ def live_events(
         last = int(a["lastStep"])
         doc = {"address": a["node"], "last_step": last - 1 if last > 0 else None}
         return [("finished", {**doc, **where})]
+    if event.name == "TrainingFinished":
+        return [("ended", {"open_step": a["openStep"], **where})]
     return []

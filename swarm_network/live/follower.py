@@ -1,7 +1,12 @@
-"""Keeps a `LiveState` current by following the chain: one poll of the block number per
-interval and, only when blocks came, the new events (`eth_getLogs` from the last block seen),
-the open step's quorum figures (one `stepStatus` call) and the newest block's time. What it
-costs the chain depends on how busy the chain is, not on how many clients read the REST API.
+"""Keeps a `LiveState` current by following the chain: a read of the block number and, only
+when blocks came, the new events (`eth_getLogs` from the last block seen), the open step's
+quorum figures (one `stepStatus` call) and the newest block's time.
+
+It catches up once per interval (for the event stream) and whenever a REST read asks
+(`catch_up`), so that a read reflects every block the chain had when it began (a client that
+sent a transaction and then reads sees it). Concurrent readers share one catch-up
+(`SharedRun`): what the view costs the chain depends on how busy the chain is and how often
+readers come in bursts, not on how many clients read.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from swarm_network.chain.logs import ContractEvent, EventReader
 from swarm_network.errors import ChainError
 from swarm_network.live.bus import EventBus
 from swarm_network.live.event_docs import actor, live_events
+from swarm_network.live.shared_run import SharedRun
 from swarm_network.live.state import LiveState
 
 log = logging.getLogger(__name__)
@@ -41,8 +47,8 @@ class ChainFollower:
         self.state = state
         self.bus = bus
         self.poll_s = poll_s
-        self.ready = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self.catch_up = SharedRun(self._tick)
+        """Await to have the state at (at least) the block the chain had when awaited."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow until `stop` is set; while the chain is unreachable keep serving the last
@@ -50,7 +56,7 @@ class ChainFollower:
         delays = RETRY.delays()
         while not stop.is_set():
             try:
-                await self.tick()
+                await self.catch_up()
                 delays = RETRY.delays()
                 wait_s = self.poll_s
             except ChainError as exc:
@@ -59,10 +65,8 @@ class ChainFollower:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait_s)
 
-    async def tick(self) -> None:
-        """Catch up with the chain's head once (also called to read one's own writes)."""
-        async with self._lock:
-            await self._tick()
+    async def close(self) -> None:
+        await self.catch_up.close()
 
     async def _tick(self) -> None:
         head = await asyncio.to_thread(self.reader.head)
@@ -92,7 +96,6 @@ class ChainFollower:
                     self.bus.publish(type_, data)
             for type_, data in changes:
                 self.bus.publish(type_, data)
-        self.ready.set()
         log.debug(
             "live view at block %d: %d event(s) in %.0f ms",
             head,

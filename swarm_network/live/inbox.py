@@ -3,9 +3,8 @@ signature, enrolled learner, a step that exists), stored once, and announced liv
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
-from swarm_network.chain import SwarmContract
 from swarm_network.errors import AdmissionError, InvalidRequest
 from swarm_network.live.bus import EventBus
 from swarm_network.live.metrics_store import MetricsStore
@@ -15,12 +14,17 @@ from swarm_network.metrics_doc import MetricsDocument
 
 class MetricsInbox:
     def __init__(
-        self, *, store: MetricsStore, bus: EventBus, state: LiveState, contract: SwarmContract
+        self,
+        *,
+        store: MetricsStore,
+        bus: EventBus,
+        state: LiveState,
+        catch_up: Callable[[], Awaitable[LiveState]],
     ) -> None:
         self.store = store
         self.bus = bus
         self.state = state
-        self.contract = contract
+        self.catch_up = catch_up  # the view at the chain's head, for what it has not seen yet
 
     async def accept(self, raw: object) -> tuple[MetricsDocument, bool]:
         """The document and whether it was new. Raises InvalidRequest / AdmissionError."""
@@ -43,16 +47,16 @@ class MetricsInbox:
 
     async def _check_learner(self, address: str) -> None:
         role = self.state.node_role(address)
-        if role is None:  # enrolled since the view's last read: ask the chain
-            role = (await asyncio.to_thread(self.contract.node, address)).role
+        if role is None:  # perhaps enrolled in a block the view has not read yet
+            role = (await self.catch_up()).node_role(address)
         if role != "learner":
             raise AdmissionError(f"{address} is not an enrolled learner")
 
     async def _check_step(self, step: int) -> None:
         # A learner reports a step once it is closed, so at most the open step exists
-        # beyond it; the view may lag the chain by a poll, hence the second look.
+        # beyond it; a step the view has not seen close yet gets a second look.
         if step < self.state.current_step:
             return
-        current = await asyncio.to_thread(self.contract.current_step)
+        current = (await self.catch_up()).current_step
         if step > current:
             raise InvalidRequest(f"step {step} is not closed yet (the open step is {current})")

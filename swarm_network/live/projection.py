@@ -6,7 +6,8 @@ file URL and enrolment step (NodeEnrolled, FileUrlChanged), its last and rejoine
 (CheckedIn, NodeRejoined), its finish (NodeFinished); a step's participants in check-in order
 with their commitments (CheckedIn), its quorum and close times (QuorumReached, StepClosed; a
 step opens when the one before closes), each merge report with its refusals (MergeReported)
-and the agreed merge (MergeAgreed). Pure: no I/O, so it is tested on hand-made events too.
+and the agreed merge (MergeAgreed); the training's end (TrainingFinished, the contract's
+`trainingEnded`). Pure: no I/O, so it is tested on hand-made events too.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class ChainProjection:
         self.steps: dict[int, StepFacts] = {}
         self.config = NOT_CONFIGURED
         self.current_step = 0
+        #: the step that was open when the training ended (it never ran); None while it runs
+        self.ended_at_step: int | None = None
 
     def apply(self, event: ContractEvent, block_time: int) -> set[int]:
         """Apply one event (in chain order); returns the steps whose record it changed."""
@@ -112,6 +115,8 @@ class ChainProjection:
             return {int(a["step"])}
         elif event.name == "NodeFinished":
             self._node(a["node"], finished=True)
+        elif event.name == "TrainingFinished":
+            self.ended_at_step = int(a["openStep"])
         return set()
 
     def _node(self, address: str, **changes: object) -> None:
@@ -141,6 +146,10 @@ class ChainProjection:
             participants=tuple(facts.contributions),
         )
         return record, list(facts.contributions.values())
+
+    @property
+    def training_ended(self) -> bool:
+        return self.ended_at_step is not None
 
     @property
     def learner_count(self) -> int:

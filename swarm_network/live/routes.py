@@ -1,5 +1,6 @@
 """The REST routes served from the live view: chain, nodes, training and steps (read from
-memory, never from the chain per request), the learners' metrics, and the event stream."""
+memory, after one head read shared by every concurrent reader: never the records per
+request), the learners' metrics, and the event stream."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_METRICS_BODY = 16 * 1024
 MAX_METRICS_PAGE = 1000
 HEARTBEAT_S = 15.0
-JOIN_PATH = "/v1/join"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _address_param(request: web.Request) -> str:
 
 async def chain_info(request: web.Request) -> web.Response:
     view = request.app[LIVE]
-    state = await view.ready()
+    state = await view.current()
     return web.json_response(
         {
             "chain_id": state.chain_id,
@@ -67,12 +67,12 @@ async def chain_info(request: web.Request) -> web.Response:
 
 
 async def list_nodes(request: web.Request) -> web.Response:
-    return web.json_response((await request.app[LIVE].ready()).nodes_doc())
+    return web.json_response((await request.app[LIVE].current()).nodes_doc())
 
 
 async def get_node(request: web.Request) -> web.Response:
     address = _address_param(request)
-    doc = (await request.app[LIVE].ready()).node_doc(address)
+    doc = (await request.app[LIVE].current()).node_doc(address)
     if doc is None:
         return json_error(404, f"no enrolled node {address}")
     return web.json_response(doc)
@@ -81,24 +81,24 @@ async def get_node(request: web.Request) -> web.Response:
 async def node_metrics(request: web.Request) -> web.Response:
     address = _address_param(request)
     view = request.app[LIVE]
-    node = (await view.ready()).node_doc(address)
+    node = (await view.current()).node_doc(address)
     if node is None:
         return json_error(404, f"no enrolled node {address}")
     return web.json_response({"address": node["address"], "history": view.metrics.history(address)})
 
 
 async def training(request: web.Request) -> web.Response:
-    return web.json_response((await request.app[LIVE].ready()).training_doc())
+    return web.json_response((await request.app[LIVE].current()).training_doc())
 
 
 async def list_steps(request: web.Request) -> web.Response:
     limit = int_param(request.query.get("limit", "10"), "limit", minimum=1)
-    return web.json_response((await request.app[LIVE].ready()).steps_doc(limit))
+    return web.json_response((await request.app[LIVE].current()).steps_doc(limit))
 
 
 async def get_step(request: web.Request) -> web.Response:
     step = int_param(request.match_info["step"], "step")
-    doc = (await request.app[LIVE].ready()).step_doc(step)
+    doc = (await request.app[LIVE].current()).step_doc(step)
     if doc is None:
         return json_error(404, f"step {step} does not exist yet")
     return web.json_response(doc)
@@ -107,7 +107,7 @@ async def get_step(request: web.Request) -> web.Response:
 async def step_timings(request: web.Request) -> web.Response:
     step = int_param(request.match_info["step"], "step")
     view = request.app[LIVE]
-    if step > (await view.ready()).current_step:
+    if step > (await view.current()).current_step:
         return json_error(404, f"step {step} does not exist yet")
     return web.json_response({"step": step, "learners": view.metrics.step_timings(step)})
 
@@ -131,7 +131,6 @@ async def post_metrics(request: web.Request) -> web.Response:
     except ValueError:
         return json_error(400, "request body is not valid JSON (or nested too deep)")
     view = request.app[LIVE]
-    await view.ready()
     doc, new = await view.inbox.accept(body)
     if new and view.relay is not None:
         view.relay.forward(doc)
@@ -193,14 +192,6 @@ def live_routes() -> list[web.RouteDef]:
     ]
 
 
-async def _read_own_writes(request: web.Request, response: web.StreamResponse) -> None:
-    # A node enrolled through this node is in its next answer, without waiting a poll.
-    view = request.app.get(LIVE)
-    ok = request.method == "POST" and request.path == JOIN_PATH and response.status == 200
-    if ok and view is not None:
-        await view.follower.tick()
-
-
 async def _end_streams(app: web.Application) -> None:
     view = app.get(LIVE)
     if view is not None:
@@ -210,7 +201,6 @@ async def _end_streams(app: web.Application) -> None:
 def install_live_routes(app: web.Application) -> None:
     """The live view's routes and hooks; the view itself is started by the node's lifecycle
     (`run_live_view`), once the node knows its contract."""
-    app.on_response_prepare.append(_read_own_writes)
     app.on_shutdown.append(_end_streams)
     app.add_routes(live_routes())
 

@@ -50,6 +50,7 @@ class LiveState:
             live_learners=self.live_learners,
             open_step=entry[0],
             config=p.config,
+            training_ended=p.training_ended,
         )
 
     # ------------------------------------------------------------------ updates

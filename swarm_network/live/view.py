@@ -8,7 +8,7 @@ import contextlib
 import logging
 
 from swarm_network.chain import SwarmContract
-from swarm_network.errors import ChainUnavailable
+from swarm_network.errors import ChainError, ChainUnavailable
 from swarm_network.live.bus import EventBus
 from swarm_network.live.follower import ChainFollower
 from swarm_network.live.inbox import MetricsInbox
@@ -18,7 +18,9 @@ from swarm_network.live.state import LiveState
 
 log = logging.getLogger(__name__)
 
-READY_WAIT_S = 10.0
+#: A read waits this long at most for the view to catch up with the chain; past it (a chain
+#: that is down or swamped) it gets the last state, or 503 before the first read of the chain.
+CATCH_UP_WAIT_S = 10.0
 
 
 class LiveView:
@@ -36,7 +38,7 @@ class LiveView:
         )
         self.metrics = MetricsStore()
         self.inbox = MetricsInbox(
-            store=self.metrics, bus=self.bus, state=self.state, contract=contract
+            store=self.metrics, bus=self.bus, state=self.state, catch_up=self.current
         )
         self.relay = (
             None
@@ -61,12 +63,16 @@ class LiveView:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.follower.close()
 
-    async def ready(self) -> LiveState:
-        """The state, once the first read of the chain is done (bounded wait)."""
-        if not self.follower.ready.is_set():
-            try:
-                await asyncio.wait_for(self.follower.ready.wait(), timeout=READY_WAIT_S)
-            except TimeoutError:
-                raise ChainUnavailable("the live view has not read the chain yet") from None
+    async def current(self) -> LiveState:
+        """The state at (at least) the block the chain had when this was called: one shared
+        head read, and the new events when there are any. When the chain cannot answer in
+        time, the last state (what the node saw before the chain went away)."""
+        try:
+            await asyncio.wait_for(self.follower.catch_up(), timeout=CATCH_UP_WAIT_S)
+        except (ChainError, TimeoutError) as exc:
+            if not self.state.ready:
+                raise ChainUnavailable(f"the live view has not read the chain yet: {exc}") from None
+            log.debug("live view: answering from block %d (%s)", self.state.block_number, exc)
         return self.state

@@ -25,7 +25,8 @@ MAX_INDEX_BYTES = 1 << 20
 class Sources:
     """Where files may be had: the file server of the node that produced them (the swarm's
     owner for what was deployed: it uploaded them to its SN node, whose file URL it joined
-    with). `timeout_s` bounds connecting and each wait for data."""
+    with). A transfer may take six times `timeout_s` in all (an archive is larger than a
+    message), and is cut earlier when it trickles below the fetcher's minimum rate."""
 
     registry: SwarmContract
     timeout_s: float = FETCH_TIMEOUT_S
@@ -51,9 +52,8 @@ class Sources:
             raise TaskRefused(f"{producer} is not enrolled: nobody to fetch {sha} from")
         try:
             return fetch_verified(
-                url, sha, store, timeout_s=self.timeout_s, max_bytes=max_bytes,
-                total_timeout_s=self.timeout_s * 6,
-            )  # fmt: skip
+                url, sha, store, timeout_s=self.timeout_s * 6, max_bytes=max_bytes
+            )
         except SwarmError as exc:
             self.forget(producer)  # it may have moved (a restarted node)
             raise TaskRefused(f"refused {sha} from {producer}: {exc}") from exc

@@ -299,7 +299,15 @@ OPENAPI_PATHS: dict[str, Any] = {
             "X-Swarm-Signature over 'swarm-upload\\nsha256:<sha256>')",
             "parameters": [_param("sha256", schema=_HASH)],
             "requestBody": {"content": {"application/octet-stream": {}}},
-            "responses": {"200": {"description": "stored (or already there)"}},
+            "responses": {
+                "200": {"description": "stored (or already there)"},
+                "default": {
+                    "description": "error (400 bad input, 403 not signed by the swarm's owner)",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
         }
     },
     "/v1/swarms": {

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -31,8 +32,12 @@ log = logging.getLogger(__name__)
 
 #: Head re-read when nothing was poked for this long (transactions that bypass our /rpc).
 BACKSTOP_S = 1.0
-#: A long-poll is answered empty after at most this long; the client asks again.
-MAX_WAIT_S = 30.0
+#: A long-poll is answered empty after at most this long; the client asks again. Below the
+#: 30 s read timeout many HTTP clients use, so that a client asking for the longest wait (or
+#: none: `DEFAULT_WAIT_S`) gets an answer rather than a timeout of its own.
+MAX_WAIT_S = 20.0
+#: The wait of a long-poll that names no `timeout`.
+DEFAULT_WAIT_S = 10.0
 #: Blocks of logs in one answer; a client further behind asks again from the new head.
 MAX_BLOCKS_PER_ANSWER = 1000
 SEND_METHOD = b"eth_sendRawTransaction"
@@ -132,14 +137,21 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, params: lis
     return answer["result"]
 
 
-def _query_int(request: web.Request, name: str, default: float) -> float:
+def _query_int(
+    request: web.Request, name: str, default: float, *, minimum: float = -math.inf
+) -> float:
     raw = request.query.get(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise web.HTTPBadRequest(reason=f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise web.HTTPBadRequest(reason=f"{name} must be a finite number, got {raw!r}")
+    if value < minimum:
+        raise web.HTTPBadRequest(reason=f"{name} must be >= {minimum:g}, got {raw!r}")
+    return value
 
 
 async def answer_events(
@@ -151,8 +163,8 @@ async def answer_events(
 ) -> web.Response:
     """`{"head": N, "logs": [...]}`: the contract's logs of the blocks after `after`, as soon
     as there is one (or none after `timeout` seconds). Logs are standard JSON-RPC log objects."""
-    after = int(_query_int(request, "after", -1))
-    timeout_s = min(max(_query_int(request, "timeout", MAX_WAIT_S), 0.0), MAX_WAIT_S)
+    after = int(_query_int(request, "after", -1, minimum=-1))  # -1: from the first block
+    timeout_s = min(max(_query_int(request, "timeout", DEFAULT_WAIT_S), 0.0), MAX_WAIT_S)
     number = await head.wait_beyond(after, timeout_s)
     if number <= after:
         return web.json_response({"head": max(number, after), "logs": []})

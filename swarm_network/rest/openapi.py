@@ -14,6 +14,7 @@ from swarm_network.rest.openapi_live import (
     HISTORY_ROW,
     LIVE_EVENT_TYPES,
     METRICS_DOCUMENT,
+    SSE_EVENT,
     TIMINGS,
 )
 
@@ -291,13 +292,19 @@ OPENAPI: dict[str, Any] = {
                 "(the type's fields, plus block and block time for chain events). Send "
                 "Last-Event-ID (browsers do on reconnect) to replay recent missed events.",
                 "parameters": [
-                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
                 ],
                 "responses": {
                     "200": {
                         "description": "an endless event stream",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                    }
+                        # OpenAPI 3.0: the schema of an event stream describes each event
+                        "content": {"text/event-stream": {"schema": SSE_EVENT}},
+                    },
+                    "default": _ok({}, "")["default"],
                 },
             }
         },
@@ -315,9 +322,9 @@ OPENAPI: dict[str, Any] = {
         "/v1/events": {
             "get": {
                 "summary": "Long-poll: the contract's logs of the blocks after `after`, as soon "
-                "as there is one (empty after `timeout` seconds, at most 30)",
+                "as there is one (empty after `timeout` seconds: 10 if not given, at most 20)",
                 "parameters": [
-                    {"name": "after", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": -1}},
                     {"name": "timeout", "in": "query", "schema": {"type": "number"}},
                 ],
                 "responses": _ok(

@@ -63,7 +63,21 @@ LIVE_EVENT_TYPES = [
     "agreement",
     "conflict",
     "finished",
+    "ended",
     "node_status",
     "training_state",
     "metrics",
 ]
+#: One Server-Sent Event of `/v1/stream` as it comes on the wire (fields are text).
+SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": LIVE_EVENT_TYPES},
+        "data": {
+            "type": "string",
+            "description": "JSON: {type, ...the type's fields, block and time for chain events}",
+        },
+    },
+}

@@ -2,7 +2,7 @@
 
 export const EVENT_TYPES = [
   "enrolled", "file_url", "configured", "check_in", "rejoined", "quorum", "close",
-  "merge_report", "refusal", "agreement", "conflict", "finished", "node_status",
+  "merge_report", "refusal", "agreement", "conflict", "finished", "ended", "node_status",
   "training_state", "metrics",
 ];
 

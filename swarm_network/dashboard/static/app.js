@@ -208,6 +208,7 @@ function renderEvents() {
     const step = data.step != null ? ` step ${data.step}` : "";
     const extra = type === "node_status" ? ` ${data.was} -> ${data.status}`
       : type === "training_state" ? ` ${data.was} -> ${data.state}`
+      : type === "ended" ? ` (step ${data.open_step} never ran)`
       : type === "refusal" ? ` refused ${data.refused.map(shortAddress).join(", ")}`
       : type === "conflict" ? ` ${data.hashes.map((h) => short(h, 8)).join(" vs ")}` : "";
     return el("li", { class: type }, `${type}${step}${who ? ` ${shortAddress(who)}` : ""}${extra}`);
