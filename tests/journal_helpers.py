@@ -46,6 +46,10 @@ def sign(account: LocalAccount, nonce: int, **fields: Any) -> str:
     return "0x" + account.sign_transaction(tx_fields(nonce, **fields)).raw_transaction.hex()
 
 
+#: Gas for deploying SwarmLearning: more than 3 M since its bytecode grew; room to grow.
+DEPLOY_GAS = 6_000_000
+
+
 def deploy_data() -> str:
     return CODEC.constructor("http://sentinel").data_in_transaction
 
@@ -117,7 +121,7 @@ def record_history(path: Path) -> History:
     """Journal the history at `path` (a deployment, enrolments emitting logs, a mined revert,
     value transfers), close the chain, and return what it looked like."""
     chain = open_chain(path)
-    deploy = sign(ADMIN, 0, data=deploy_data(), gas=3 * 10**6)
+    deploy = sign(ADMIN, 0, data=deploy_data(), gas=DEPLOY_GAS)
     raws = [deploy]
     receipts = [send(chain, deploy)]
     contract = Web3.to_checksum_address(receipts[0]["contractAddress"])

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from journal_helpers import ADMIN, FUNDED, PAYER, SINK, deploy_data, set_url_data, sign, tx_fields
+from journal_helpers import (
+    ADMIN,
+    DEPLOY_GAS,
+    FUNDED,
+    PAYER,
+    SINK,
+    deploy_data,
+    set_url_data,
+    sign,
+    tx_fields,
+)
 from process_helpers import ProcessReaper
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
@@ -114,7 +124,7 @@ def test_sigkill_while_sending_loses_no_confirmed_transaction(
         return ChainProcess(journal, tmp_path / "chain.log", processes)
 
     server = start()
-    deploy = server.w3.eth.send_raw_transaction(sign(ADMIN, 0, data=deploy_data(), gas=3 * 10**6))
+    deploy = server.w3.eth.send_raw_transaction(sign(ADMIN, 0, data=deploy_data(), gas=DEPLOY_GAS))
     contract = server.w3.eth.get_transaction_receipt(deploy)["contractAddress"]
 
     def transfer(nonce: int) -> dict[str, Any]:
