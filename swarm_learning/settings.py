@@ -79,7 +79,9 @@ class LearnerSettings:
     num_samples: int | None = None  # local training samples: the weight when weighing by samples
     total_epochs: int | None = None  # progress messages and the metrics' `progress`
     use_adaptive_sync: bool = False  # the interval follows the agreed validation loss
-    checkin_model_on_train_end: str = "snapshot"  # one of CHECKIN_MODES
+    # One of CHECKIN_MODES. HPE's default is "snapshot"; ours stays "inactive" (a learner
+    # that stops leaves the quorum) until the other modes have run in the chaos trials.
+    checkin_model_on_train_end: str = "inactive"
     training_contract: str = DEFAULT_TRAINING  # which training of the swarm to join
     ml_platform: str = "PYTORCH"  # which callback the program uses (checked by it)
     merge_method: str = DEFAULT_METHOD

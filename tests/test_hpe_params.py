@@ -17,6 +17,7 @@ import torch
 from swarm_learning.adaptive_sync import MAX_FACTOR, next_interval
 from swarm_learning.callback import SwarmCallback
 from swarm_learning.evaluation import default_loss, pop_evaluation
+from swarm_learning.node import detach_log_handlers
 from swarm_learning.settings import LearnerSettings
 from swarm_network.errors import ConfigError
 
@@ -48,7 +49,7 @@ def test_both_spellings_set_the_same_setting(
 
 def test_defaults_are_hpes() -> None:
     settings = resolve()
-    assert settings.checkin_model_on_train_end == "snapshot"
+    assert settings.checkin_model_on_train_end == "inactive"
     assert settings.use_adaptive_sync is False
     assert settings.ml_platform == "PYTORCH"
     assert settings.training_contract == "default"
@@ -58,7 +59,7 @@ def test_defaults_are_hpes() -> None:
     ("settings", "message"),
     [
         ({"syncFrequency": 0}, "sync_frequency must be at least 1"),
-        ({"syncFrequency": "often"}, "sync_frequency must be an integer"),
+        ({"syncFrequency": "often"}, 'sync_frequency must be a number of batches or "epoch"'),
         ({"minPeers": 0}, "min_peers must be at least 1"),
         ({"nodeWeightage": 0}, r"nodeWeightage\) must be an integer from 1 to 100, got 0"),
         ({"nodeWeightage": 101}, r"from 1 to 100, got 101"),
@@ -100,9 +101,7 @@ def built(tmp_path: Path) -> Iterator[Any]:
     yield build
     for cb in made:
         cb.metrics.close()
-        logging.getLogger("swarm_learning").removeHandler(cb._log_handler)
-        logging.getLogger("swarm_network").removeHandler(cb._log_handler)
-        cb._log_handler.close()
+        detach_log_handlers(cb._log_handlers)
 
 
 VAL = (torch.randn(8, 2), torch.tensor([0, 1] * 4))
