@@ -28,7 +28,9 @@ from churn_helpers import ENV, PROGRAM, sha256_of
 from netns_lab import Host, Lab, leftovers, unavailable
 from process_helpers import ProcessReaper
 
-pytestmark = pytest.mark.netns
+# Over two minutes here, and not yet steady (a split vote after the cut link stalled it once):
+# run apart, with `pytest -m netns`.
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 T = TypeVar("T")
 REST, FILES = 30304, 30305  # the default ports: every host has its own
