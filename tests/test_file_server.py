@@ -12,7 +12,7 @@ import pytest
 import requests
 from aiohttp import web
 
-from swarm_network.errors import HashMismatch, InvalidWeights, PeerUnavailable
+from swarm_network.errors import HashMismatch, InvalidWeights, PeerUnavailable, PortInUse
 from swarm_network.files.fetch import Fetcher, fetch_many, fetch_verified
 from swarm_network.files.server import STORE_KEY, BackgroundServer, create_file_app, serve_file
 from swarm_network.files.store import FileStore
@@ -204,7 +204,7 @@ def test_fetch_many_falls_back_to_another_peer(
 
 def test_background_server_reports_a_busy_port(server: BackgroundServer) -> None:
     other = BackgroundServer(web.Application(), port=server.port)
-    with pytest.raises(OSError):
+    with pytest.raises(PortInUse, match=f"port {server.port} on 127.0.0.1 is already in use"):
         other.start()
     other.stop()  # harmless after a failed start
 
