@@ -31,6 +31,9 @@ BANK_WEI = 10**24  # what the embedded chain's bank holds (anvil's dev account: 
 LEARNER_WEI = 10**18
 CHAIN_KINDS = ("embedded", "anvil")
 ZERO_HASH = "0" * 64
+#: Gas for deploying SwarmLearning in tests that sign raw transactions: its bytecode is near
+#: 15 kB (over 3 M gas to deploy); room to grow.
+DEPLOY_GAS = 6_000_000
 
 
 def h(label: str) -> str:

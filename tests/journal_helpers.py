@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chain_helpers import CHAIN_ID
+from chain_helpers import CHAIN_ID, DEPLOY_GAS
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
@@ -44,10 +44,6 @@ def tx_fields(nonce: int, **fields: Any) -> dict[str, Any]:
 
 def sign(account: LocalAccount, nonce: int, **fields: Any) -> str:
     return "0x" + account.sign_transaction(tx_fields(nonce, **fields)).raw_transaction.hex()
-
-
-#: Gas for deploying SwarmLearning: more than 3 M since its bytecode grew; room to grow.
-DEPLOY_GAS = 6_000_000
 
 
 def deploy_data() -> str:

@@ -39,7 +39,6 @@ SENTINEL_URL = "http://127.0.0.1:30305"  # the constructor's string: any URL wil
 # Fixed fees and gas, so that the same signed bytes are valid on both chains (base fees differ).
 MAX_FEE = 10 * 10**9
 TIP = 10**9
-DEPLOY_GAS = 3_000_000
 CALL_GAS = 300_000
 GAS_ESTIMATE_SLACK = 2_000  # an estimate may exceed the gas used by this much (ours: 1 000)
 NODE_ENROLLED = "0x" + keccak(text="NodeEnrolled(address,uint8,string,uint64)").hex()

@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 from anvil_node import DEV_PRIVATE_KEY, run_anvil
-from chain_helpers import require_anvil, serve_embedded_chain
+from chain_helpers import DEPLOY_GAS, require_anvil, serve_embedded_chain
 from eth_utils import to_checksum_address
 from rpc_helpers import (
     CALL_GAS,
     CHAIN_ID,
     CONTRACT,
-    DEPLOY_GAS,
     DEV,
     DEV_BALANCE_WEI,
     LEARNER_A,

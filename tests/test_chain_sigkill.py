@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chain_helpers import DEPLOY_GAS
 from eth_account.signers.local import LocalAccount
 from journal_helpers import (
     ADMIN,
-    DEPLOY_GAS,
     FUNDED,
     PAYER,
     SINK,

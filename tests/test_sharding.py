@@ -20,7 +20,7 @@ from swarm_learning.settings import LearnerSettings
 from swarm_learning.sharding.choice import check_agrees, requested_sharding
 from swarm_learning.sharding.manifest import ContributionManifest, MergedManifest, MergedShard
 from swarm_learning.sharding.plan import ShardPlan, assign_mergers, default_sharding
-from swarm_learning.weights import WeightSchema, encode_weights, flatten
+from swarm_learning.weights import TensorSpec, WeightSchema, encode_weights, flatten
 from swarm_network.chain import SwarmContract, connect
 from swarm_network.chain.sharding import (
     Sharding,
@@ -73,8 +73,10 @@ def test_the_default_is_whole_models_for_small_swarms_and_small_models() -> None
 
 
 def test_the_training_asks_for_sharding_only_with_a_coordinate_wise_method() -> None:
-    big = WeightSchema.from_arrays({"w": np.zeros(10**6, np.float32)})
+    big = WeightSchema(tensors=(TensorSpec(name="w", shape=(10**7,), dtype="float32"),))
+    mid = WeightSchema(tensors=(TensorSpec(name="w", shape=(10**6,), dtype="float32"),))
     settings = LearnerSettings.resolve({}, environ={})
+    assert requested_sharding(settings, choose_merge("mean", {}), mid, 8) is None
     assert requested_sharding(settings, choose_merge("mean", {}), big, 8) == Sharding(128, 1)
     assert requested_sharding(settings, choose_merge("krum", {}), big, 8) is None
     explicit = LearnerSettings.resolve({"shards": 6, "shard_replication": 2}, environ={})
