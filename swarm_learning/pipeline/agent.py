@@ -39,6 +39,7 @@ START_RETRY_S = 1.0
 MISSED_CHECK_S = 5.0
 NUDGE_S = 2.0
 IDLE_TICK_S = 1.0
+CRASH_RETRY_S = 3.0
 
 
 @dataclass
@@ -60,6 +61,7 @@ class PipelineNode:
         self._pool = ThreadPoolExecutor(max_workers=settings.max_tasks, thread_name_prefix="task")
         self._running: dict[tuple[int, int, int], Future[None]] = {}
         self._finished: set[tuple[int, int, int]] = set()
+        self._crashed_until: dict[tuple[int, int, int], float] = {}
         self._refusals_sent: set[tuple[int, int, int, str]] = set()
         self._states: dict[int, _PipelineState] = {}
         self._last_missed_check = 0.0
@@ -129,10 +131,18 @@ class PipelineNode:
         for key, future in list(self._running.items()):
             if future.done():
                 del self._running[key]
-                self._finished.add(key)
                 self._reaped = True
-                if future.exception() is not None:
-                    log.error("task %s crashed in the node: %r", key, future.exception())
+                if future.exception() is None:
+                    self._finished.add(key)
+                    continue
+                # A chain error mid-submit, say: the task is run again, if still ours, later.
+                self._crashed_until[key] = time.monotonic() + CRASH_RETRY_S
+                log.error(
+                    "task %s crashed in the node (trying again in %.0f s): %r",
+                    key,
+                    CRASH_RETRY_S,
+                    future.exception(),
+                )
 
     def _check_missed(self) -> None:
         now = time.monotonic()
@@ -184,6 +194,7 @@ class PipelineNode:
                 continue
             key = (record.pipeline_id, k, t)
             idle = key not in self._running and key not in self._finished
+            idle = idle and time.monotonic() >= self._crashed_until.get(key, 0.0)
             if idle and self._my_turn(record, spec, run, now):
                 self._launch(record, state, k, t)
             if spec.method == "all" and now >= run.ready_at + record.task_timeout_s:

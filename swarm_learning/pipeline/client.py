@@ -67,7 +67,7 @@ class SwarmClient:
                     "token": self.join_token,
                 },
             )
-        pipeline = PipelineContract(w3=w3, address=info["contract_address"], account=self.account)
+        pipeline = PipelineContract.beside(registry, info["contract_address"])
         return registry, pipeline
 
     def _upload(self, sha: str, data: bytes) -> None:

@@ -80,9 +80,7 @@ def enrol(
     )
     if registry.node(account.address).file_url != file_url:
         registry.set_file_url(file_url)
-    contract = PipelineContract(
-        w3=w3, address=info["contract_address"], account=account, retry_s=CHAIN_RETRY_S
-    )
+    contract = PipelineContract.beside(registry, info["contract_address"])
     contract.register_worker(sorted(s.datasets))
     inputs = PipelineInputs(contract=contract, sources=Sources(registry), store=store)
     executor = TaskExecutor(

@@ -58,12 +58,15 @@ class SwarmContract(SyncCalls):
         receipt_timeout_s: float = 60.0,
         retry_s: float = 0.0,
         contract_name: str = CONTRACT_NAME,
+        sender: TransactionSender | None = None,
     ) -> None:
         """`retry_s`: how long to keep retrying, with backoff, while the chain endpoint is
         unreachable (a restarting sentinel) before giving up with ChainUnavailable. Learners
         wait; a REST server answers 503 at once (0). Without `account` it can only read.
         `contract_name`: another of the project's contracts (its artifact's ABI), so that its
-        bindings share this one transaction path instead of writing a second."""
+        bindings share this one transaction path instead of writing a second. `sender`: the
+        transaction pipeline of another binding of the same key, so that the key's nonce stays
+        one sequence (two senders of one key race for the same nonce)."""
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract = w3.eth.contract(
@@ -72,9 +75,11 @@ class SwarmContract(SyncCalls):
         self.account = account
         self.retry_s = retry_s
         self._chain_id: int | None = None
+        if sender is not None and (account is None or sender.account.address != account.address):
+            raise ValueError("a shared sender must hold this client's own key")
         self._sender = (
-            None
-            if account is None
+            sender
+            if sender is not None or account is None
             else TransactionSender(
                 w3=w3, account=account, receipt_timeout_s=receipt_timeout_s, retry_s=retry_s
             )
@@ -175,6 +180,10 @@ class SwarmContract(SyncCalls):
         if receipt["status"] != 1 or not receipt.get("contractAddress"):
             raise receipt_revert(receipt) or ChainError(f"deploying {contract_name} failed")
         return Web3.to_checksum_address(receipt["contractAddress"])
+
+    @property
+    def sender(self) -> TransactionSender | None:
+        return self._sender
 
     def _key(self) -> TransactionSender:
         if self._sender is None:

@@ -28,6 +28,13 @@ GAS_PRICE_TTL_S = 10.0
 # What nodes answer for a transaction they have seen already (geth, anvil, Besu wording; no
 # standard error code exists for it): its receipt then tells what became of it.
 ALREADY_SENT = ("nonce too low", "already known", "known transaction")
+# How often a transaction is signed again when another transaction of the same key (another
+# process holding the key file) took its nonce first.
+NONCE_TAKEN_RETRIES = 3
+
+
+class NonceTaken(ChainError):
+    """The chain has mined another transaction with our nonce: ours can never be mined."""
 
 
 class TransactionSender:
@@ -53,6 +60,7 @@ class TransactionSender:
         when it reverted (status 0: see `receipt_revert`)."""
         delays = retry_backoff(self.retry_s).delays()
         signed = None
+        resigns = NONCE_TAKEN_RETRIES
         with self._lock:
             while True:
                 try:
@@ -70,6 +78,12 @@ class TransactionSender:
                         raise
                     log.warning("chain unreachable; retrying in %.1fs", delay)
                     time.sleep(delay)
+                except NonceTaken:
+                    self._nonce, signed = None, None
+                    resigns -= 1
+                    if resigns < 0:
+                        raise
+                    log.warning("nonce taken by another transaction of this key; signing again")
                 except ChainError:
                     if signed is not None:  # it may or may not have gone through: re-read
                         self._nonce = None
@@ -155,9 +169,12 @@ def _polled_receipt(w3: Web3, tx_hash: bytes, timeout_s: float, sent: dict) -> d
     """The receipt of a transaction the chain has not mined yet (or already knew)."""
     if "error" in sent:  # the chain knew this nonce: mined already, or it was another tx
         found = chain_call("eth_getTransactionReceipt", lambda: _raw_receipt(w3, tx_hash))
-        if found is None:
-            raise ChainError(f"eth_sendRawTransaction: {sent['error'].get('message')}")
-        return found
+        if found is not None:
+            return found
+        message = str(sent["error"].get("message"))
+        if "nonce too low" in message.lower():
+            raise NonceTaken(f"eth_sendRawTransaction: {message}")
+        raise ChainError(f"eth_sendRawTransaction: {message}")
     chain_call(
         "eth_getTransactionReceipt",
         lambda: w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.02),

@@ -17,6 +17,7 @@ from web3 import Web3
 from contracts import load_artifact
 from swarm_network.chain import SwarmContract
 from swarm_network.chain.records import hex_to_hash
+from swarm_network.chain.transactions import TransactionSender
 from swarm_network.chain.transport import retrying
 from swarm_network.pipeline.records import (
     Decision,
@@ -53,13 +54,31 @@ class PipelineContract:
         address: str,
         account: LocalAccount | None = None,
         retry_s: float = 0.0,
+        sender: TransactionSender | None = None,
     ) -> None:
         self._client = SwarmContract(
-            w3=w3, address=address, account=account, retry_s=retry_s, contract_name=CONTRACT_NAME
+            w3=w3,
+            address=address,
+            account=account,
+            retry_s=retry_s,
+            contract_name=CONTRACT_NAME,
+            sender=sender,
         )
         self.w3 = w3
         self.address = self._client.address
         self.account = account
+
+    @classmethod
+    def beside(cls, registry: SwarmContract, address: str) -> PipelineContract:
+        """The pipeline contract at `address`, written through `registry`'s key and sender:
+        a node sends on both from several threads, and one key must keep one nonce."""
+        return cls(
+            w3=registry.w3,
+            address=address,
+            account=registry.account,
+            retry_s=registry.retry_s,
+            sender=registry.sender,
+        )
 
     def code_matches_artifact(self) -> bool:
         code = bytes(self.w3.eth.get_code(self.address))

@@ -23,7 +23,7 @@ DEPLOY_GAS = 6_000_000
 
 
 def _reusable(swarm: SwarmContract, address: str) -> PipelineContract | None:
-    pipeline = PipelineContract(w3=swarm.w3, address=address, account=swarm.account)
+    pipeline = PipelineContract.beside(swarm, address)
     if not pipeline.code_matches_artifact():
         return None
     if pipeline.registry() != swarm.address:
@@ -51,4 +51,4 @@ def deploy_pipeline_contract(*, swarm: SwarmContract, data_dir: Path) -> Pipelin
     tmp = record_path.with_suffix(".pipeline.tmp")
     tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
     os.replace(tmp, record_path)
-    return PipelineContract(w3=swarm.w3, address=address, account=swarm.account)
+    return PipelineContract.beside(swarm, address)
