@@ -46,6 +46,9 @@ ENV = {
     "SWARM_CHAIN_RETRY": "30",
     "SWARM_TORCH_THREADS": "1",
 }
+# How long a check-in already sent takes to be mined (the sentinel mines each transaction as
+# it arrives), with room for a loaded machine.
+CHECK_IN_SETTLE_S = 1.0
 STEP_TIMEOUT_S = 90  # the longest any single thing a scenario waits for may take
 FINISH_TIMEOUT_S = 120
 
@@ -158,7 +161,38 @@ class Churn:
     def kill(self, *names: str) -> None:
         for name in names:
             self.procs[name].kill()
+            self.stalled.discard(name)
             self.note(f"killed {name}")
+
+    def kill_before_check_in(
+        self,
+        victims: tuple[str, ...],
+        ready: Callable[[], T | None],
+        what: str,
+        *,
+        alive: tuple[str, ...],
+        attempts: int = 5,
+    ) -> T:
+        """Kill `victims` before any of them checks in for the open step that `ready` found
+        (`ready` returns that step, or a tuple that starts with it). Between `ready` seeing
+        them train and a kill, a learner on a loaded machine can finish its local training and
+        check in; so they are stalled (SIGSTOP) first and the chain is read once a check-in
+        already sent has been mined: a state that cannot move. A late try resumes them and
+        waits for the next step."""
+        victim_addresses = {self.address(name) for name in victims}
+        for attempt in range(1, attempts + 1):
+            found = self.wait_for(ready, what, alive=alive)
+            k = found[0] if isinstance(found, tuple) else found
+            for name in victims:
+                self.stall(name)
+            time.sleep(CHECK_IN_SETTLE_S)
+            if not victim_addresses & set(self.contract.step(k).participants):
+                self.kill(*victims)
+                return found
+            for name in victims:
+                self.resume(name)
+            self.note(f"try {attempt}: a victim checked in for step {k} before it was stalled")
+        raise RuntimeError(f"{attempts} tries: the victims always checked in first")
 
     def address(self, node: str) -> str:
         key = self.node_dirs[node] / "node.key"

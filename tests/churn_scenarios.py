@@ -117,8 +117,9 @@ def run_dropout(work_dir: Path) -> Dropout:
         addr = {name: run.address(name) for name in "abcd"}
         alive = ("a", "b", "c", "d")
         run.wait_for(lambda: run.contract.current_step() >= 3, "step 3", alive=alive)
-        kill_step = run.wait_for(lambda: run.everyone_training("abcd"), "all training", alive=alive)
-        run.kill("d")
+        kill_step = run.kill_before_check_in(
+            ("d",), lambda: run.everyone_training("abcd"), "all training", alive=alive
+        )
         survivors = ("a", "b", "c")
         d_statuses: list[str] = []
 
@@ -207,13 +208,10 @@ def run_pause(work_dir: Path) -> Pause:
             run.learner(name, min_peers=2, batch_delay=0.15, seed=i)
         addr = {name: run.address(name) for name in "abc"}
         run.wait_for(lambda: run.contract.current_step() >= 2, "step 2", alive=("a", "b", "c"))
-        k = run.wait_for(
-            lambda: run.everyone_training("abc"), "all training", alive=("a", "b", "c")
-        )
         b_first_url = run.contract.node(addr["b"]).file_url
-        run.kill("b", "c")
-        if {addr["b"], addr["c"]} & set(run.contract.step(k).participants):
-            raise RuntimeError("b or c checked in before it was killed: the kill came late")
+        k = run.kill_before_check_in(
+            ("b", "c"), lambda: run.everyone_training("abc"), "all training", alive=("a", "b", "c")
+        )
         run.wait_for(
             lambda: addr["a"] in run.contract.step(k).participants, "a's check-in", alive=("a",)
         )
@@ -380,12 +378,12 @@ def run_vanish_training(work_dir: Path) -> Vanish:
             agreed = run.contract.step(latest).agreed_hash
             return (k, latest, agreed) if agreed and _archived(run, agreed) else None
 
-        k, latest, agreed = run.wait_for(
-            training_and_archived, "both training, newest agreed model archived", alive=("a", "b")
+        k, latest, agreed = run.kill_before_check_in(
+            ("a", "b"),
+            training_and_archived,
+            "both training, newest agreed model archived",
+            alive=("a", "b"),
         )
-        run.kill("a", "b")
-        if run.contract.step(k).participants:
-            raise RuntimeError("a learner checked in before it was killed: the kill came late")
         if any(c.merged_hash for c in run.contract.contributions(k - 1)):
             raise RuntimeError(f"step {k - 1}'s merge was reported: not the state under test")
         run.note(f"all dead; open step {k}, newest agreed step {latest}")

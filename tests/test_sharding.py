@@ -61,7 +61,9 @@ def test_mergers_are_distinct_even_and_the_same_for_everyone() -> None:
     assert all(len(set(m)) == 3 for m in mergers)
     load = Counter(a for m in mergers for a in m)
     assert set(load) == set(people) and max(load.values()) - min(load.values()) <= 1
-    assert mergers != assign_mergers(4, people, 40, 3)  # the load moves from step to step
+    # The load moves from step to step: one step repeats another's order with chance 1/5!,
+    # so look across ten steps rather than at the next one alone.
+    assert len({tuple(assign_mergers(s, people, 40, 3)) for s in range(3, 13)}) > 1
     assert all(len(m) == 2 for m in assign_mergers(0, people[:2], 4, 3))
 
 
