@@ -34,7 +34,9 @@ interface ISwarmRegistry {
 ///    `taskTimeout` seconds. So two nodes never hold the one slot of an `any` task.
 ///  - An `all` task is done when every planned node has reported, or, `taskTimeout` seconds
 ///    after it became ready, once `quorum` of them have (`closeTask`); the silent ones are marked
-///    as having missed and are not planned again until they register anew. An `all` task with
+///    as having missed and are not planned again until they register anew. Short of a quorum
+///    after the timeout, `closeTask` plans the task again without its silent nodes (`_replan`)
+///    and the timeout starts over. An `all` task with
 ///    `agree` is done on the result hash that a strict majority of its planned nodes produced
 ///    (after the timeout: a strict majority of those that reported).
 contract SwarmPipeline {
@@ -104,6 +106,7 @@ contract SwarmPipeline {
         uint64 doneAt;
         bool done;
         bytes32 agreedHash;
+        uint64 replannedAt; // when an `all` task short of its quorum was planned again (0: never)
     }
 
     struct Result {
@@ -132,6 +135,7 @@ contract SwarmPipeline {
         uint256 indexed pipeline, uint64 iteration, uint256 task, address node, bytes32 resultHash, bytes32 logHash
     );
     event ResultRefused(uint256 indexed pipeline, uint64 iteration, uint256 task, address producer, address refusedBy);
+    event TaskReplanned(uint256 indexed pipeline, uint64 iteration, uint256 task, address[] planned);
     event TaskDone(uint256 indexed pipeline, uint64 iteration, uint256 task, bytes32 agreedHash);
     event Decided(uint256 indexed pipeline, uint64 iteration, address node, uint8 decision, uint8 nextTask);
     event IterationDone(uint256 indexed pipeline, uint64 iteration);
@@ -333,13 +337,17 @@ contract SwarmPipeline {
 
     /// An `all` task whose silent nodes have had `taskTimeout` seconds: done with those that
     /// reported, if they are a quorum (and, with agreement, a strict majority of them agree).
+    /// Short of a quorum, it is planned again without the silent nodes (see `_replan`).
     function closeTask(uint256 id, uint64 k, uint256 t) external {
         (Pipeline storage p, Run storage run) = _readyRun(id, k, t);
         TaskSpec storage spec = p.tasks[t];
         require(spec.method == METHOD_ALL, "only an all task is closed");
         require(block.timestamp >= readyAt(id, k, t) + p.taskTimeout, "task timeout has not passed");
         uint256 quorum = spec.quorum == 0 || spec.quorum > run.planned.length ? run.planned.length : spec.quorum;
-        require(run.reporters.length >= quorum, "fewer results than the task's quorum");
+        if (run.reporters.length < quorum) {
+            _replan(id, p, k, t, run);
+            return;
+        }
         bytes32 agreed;
         if (spec.agree) {
             for (uint256 i = 0; i < run.reporters.length; i++) {
@@ -352,6 +360,34 @@ contract SwarmPipeline {
             if (resultOf[id][k][t][run.planned[i]].at == 0) _miss(run.planned[i], id, k, t);
         }
         _complete(id, p, k, t, agreed);
+    }
+
+    /// Plans are made when an iteration starts, so a node that died after that (a worker of the
+    /// same iteration, say) can be the only node of a later task: waiting for it would hold the
+    /// pipeline forever. The silent nodes are marked missed, and the task goes to the nodes that
+    /// reported plus eligible others, as many as a plan made now would hold; its timeout starts
+    /// again. Reverts (nothing changes) while no other eligible node exists.
+    function _replan(uint256 id, Pipeline storage p, uint64 k, uint256 t, Run storage run) private {
+        for (uint256 i = 0; i < run.planned.length; i++) {
+            if (resultOf[id][k][t][run.planned[i]].at == 0) _miss(run.planned[i], id, k, t);
+        }
+        address[] memory fresh = _plan(id, p, k, t);
+        uint256 size = fresh.length > run.reporters.length ? fresh.length : run.reporters.length;
+        address[] memory next = new address[](size);
+        uint256 n = 0;
+        for (uint256 i = 0; i < run.reporters.length; i++) {
+            next[n++] = run.reporters[i];
+        }
+        for (uint256 i = 0; i < fresh.length && n < size; i++) {
+            if (!_isInMemory(next, n, fresh[i])) next[n++] = fresh[i];
+        }
+        require(n > run.reporters.length, "fewer results than the task's quorum, and no other eligible worker");
+        assembly ("memory-safe") {
+            mstore(next, n)
+        }
+        run.planned = next;
+        run.replannedAt = uint64(block.timestamp);
+        emit TaskReplanned(id, k, t, next);
     }
 
     /// A consumer refused a result (its file did not match its hash, or could not be had):
@@ -507,7 +543,7 @@ contract SwarmPipeline {
     // ------------------------------------------------------------------ views
 
     /// When task t became ready: when its last dependency was done (the iteration's start
-    /// for a task without dependencies); 0 while it is not ready.
+    /// for a task without dependencies), or when it was planned again; 0 while it is not ready.
     function readyAt(uint256 id, uint64 k, uint256 t) public view returns (uint64 at) {
         Pipeline storage p = _pipeline(id);
         uint256 deps = p.tasks[t].deps;
@@ -517,6 +553,7 @@ contract SwarmPipeline {
         for (uint256 d = 0; d < t; d++) {
             if (deps & (uint256(1) << d) != 0 && runOf[id][k][d].doneAt > at) at = runOf[id][k][d].doneAt;
         }
+        if (runOf[id][k][t].replannedAt > at) at = runOf[id][k][t].replannedAt;
     }
 
     function pipelineCount() external view returns (uint256) {

@@ -197,12 +197,14 @@ class PipelineNode:
             idle = idle and time.monotonic() >= self._crashed_until.get(key, 0.0)
             if idle and self._my_turn(record, spec, run, now):
                 self._launch(record, state, k, t)
-            if spec.method == "all" and now >= run.ready_at + record.task_timeout_s:
-                quorum = min(spec.quorum or len(run.planned), len(run.planned))
+            deadline = run.ready_at + record.task_timeout_s
+            if spec.method == "all" and now >= deadline:
+                # Closed with a quorum of results, else planned again without the silent
+                # nodes (the contract decides which); refused while chain time lags the
+                # deadline (a nudge mines a block) or while no other node could take it.
                 closing = (record.pipeline_id, k, t)
-                if len(run.reporters) >= quorum and not self._quietly(
-                    "closeTask", self.contract.close_task, *closing
-                ):
+                closed = self._quietly("closeTask", self.contract.close_task, *closing)
+                if not closed and self._chain_time < deadline:
                     self._nudge()
 
     def _my_turn(
