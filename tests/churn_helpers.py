@@ -268,10 +268,12 @@ class Churn:
         """The open step k, once each of `nodes` has merged step k-1 (its row is written) and
         none has checked in for k yet: they are all training, no transfer under way."""
         k = self.contract.current_step()
-        if k == 0 or self.contract.step(k).participants:
+        if k == 0:
             return None
-        done = all((rows := self.rows(n)) and rows[-1]["step"] == k - 1 for n in nodes)
-        return k if done else None
+        if not all((rows := self.rows(n)) and rows[-1]["step"] == k - 1 for n in nodes):
+            return None
+        # Read last: the nearer to the caller's next move, the less can happen in between.
+        return None if self.contract.step(k).participants else k
 
     def stuck_step(self) -> int | None:
         """A recent closed step that every participant reported a merge for, without a strict

@@ -360,8 +360,9 @@ def run_vanish_training(work_dir: Path) -> Vanish:
     catch up from the newest agreed model, which the sentinel holds."""
     with churn(work_dir) as run:
         run.start()
+        # 2 s of training per step (4 batches): the window in which both are killed.
         for i, name in enumerate("ab"):
-            run.learner(name, min_peers=1, batch_delay=0.25, seed=i)
+            run.learner(name, min_peers=1, batch_delay=0.5, seed=i)
         addr = {name: run.address(name) for name in "ab"}
         run.wait_for(lambda: run.contract.current_step() >= 3, "step 3", alive=("a", "b"))
 
@@ -369,14 +370,15 @@ def run_vanish_training(work_dir: Path) -> Vanish:
             """Both training step k, and the sentinel already holds the newest agreed model:
             once a and b are dead nobody else could serve it to the archive. Under load the
             archive may lag a step behind; then the next step is another chance."""
-            k = run.everyone_training("ab")
-            if k is None:
-                return None
+            k = run.contract.current_step()
             latest = max((j for j in range(k) if run.contract.step(j).agreed_hash), default=None)
             if latest is None:
                 return None
             agreed = run.contract.step(latest).agreed_hash
-            return (k, latest, agreed) if agreed and _archived(run, agreed) else None
+            if not (agreed and _archived(run, agreed)):
+                return None
+            # Last, as it is what a check-in changes: see Churn.kill_before_check_in.
+            return (k, latest, agreed) if run.everyone_training("ab") == k else None
 
         k, latest, agreed = run.kill_before_check_in(
             ("a", "b"),
