@@ -4,6 +4,7 @@ subprocess, and a node joining while it watches."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +67,9 @@ def test_watch_redraws_when_a_node_joins_and_stops_on_ctrl_c(swarm: LocalSwarm) 
         stdin=subprocess.DEVNULL,
         text=True,
         env=env,
+        # As a script in the background starts it (and as `nohup pytest &` starts every
+        # test's children): with SIGINT ignored. Ctrl-C must still stop the watch.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         out = Output(watcher)

@@ -5,6 +5,7 @@ them in place; a redirected output gets each new picture after a rule, with its 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 
@@ -72,6 +73,9 @@ def _follow(screen: Screen) -> None:
 
 
 def watch_status(sn_url: str, *, steps: int) -> int:
+    # Ctrl-C (SIGINT) is how a watch ends, also when it was started from a script in the
+    # background: such a shell starts its children with SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     out = console()
     screen = Screen(out, sn_url, steps)
     attempts = RECONNECT.sleeps()
