@@ -26,9 +26,9 @@ def _pipeline(swarm: DeployedSwarm, workers: int) -> tuple[list[PipelineContract
     nodes = [PipelineContract.beside(learner, address) for learner in swarm.learners[:workers]]
     for node in nodes:
         node.register_worker([])
-    every, one = (METHOD_IDS["all"], False, False, 1, 0, 0, 0, []), (
-        METHOD_IDS["all"], False, False, 1, 1, 0, 1 << WORKER, [],
-    )  # fmt: skip
+    # TaskInput: method, agree, fixed, quorum, max_count, max_fraction, deps, datasets
+    every = (METHOD_IDS["all"], False, False, 1, 0, 0, 0, [])
+    one = (METHOD_IDS["all"], False, False, 1, 1, 0, 1 << WORKER, [])
     pipeline_id = nodes[0].deploy_pipeline(
         manifest_hash=h("manifest"),
         name="replan",
@@ -53,7 +53,9 @@ def _submit(node: PipelineContract, pipeline_id: int, task: int) -> None:
     )  # fmt: skip
 
 
-def _past_timeout(swarm: DeployedSwarm, node: PipelineContract, pipeline_id: int, task: int):  # type: ignore[no-untyped-def]
+def _past_timeout(
+    swarm: DeployedSwarm, node: PipelineContract, pipeline_id: int, task: int
+) -> None:
     swarm.next_block_at_least(node.run(pipeline_id, 0, task).ready_at + TIMEOUT_S)
 
 
