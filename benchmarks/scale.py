@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -91,10 +90,9 @@ def step_transactions(rpc_url: str, contract: str) -> tuple[int, int]:
 
 
 def run_one(params: int, learners: int, steps: int, timeout_s: float, work_dir: Path) -> Row:
-    os.environ.update(ONE_THREAD)  # LocalSwarm passes its environment on to every node
     started = time.monotonic()
     names = [f"learner{i}" for i in range(learners)]
-    with LocalSwarm(work_dir=work_dir) as swarm:
+    with LocalSwarm(work_dir=work_dir, environment=dict(ONE_THREAD)) as swarm:
         sentinel = swarm.start_sentinel()
         sn = swarm.start_sn()
         procs = [

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 import requests
 from eth_account import Account
 
@@ -53,9 +52,6 @@ STEP_TIMEOUT_S = 90  # the longest any single thing a scenario waits for may tak
 FINISH_TIMEOUT_S = 120
 
 ABORT = threading.Event()  # set when the session is done: scenarios still running stop
-# The learners' environment is set only while one is spawned (LocalSwarm passes its own
-# environment on): scenarios spawn from several threads, and no other test may see it.
-_SPAWN_LOCK = threading.Lock()
 
 
 def sha256_of(path: Path) -> str:
@@ -100,7 +96,7 @@ class Churn:
     stalled: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.swarm = LocalSwarm(work_dir=self.work_dir)
+        self.swarm = LocalSwarm(work_dir=self.work_dir, environment=dict(ENV))
         self.stop_file = self.work_dir / "stop-at-step"
 
     def now(self) -> float:
@@ -139,21 +135,18 @@ class Churn:
         args = ["--steps", "60", "--stop-file", str(self.stop_file)]
         args += ["--sync-frequency", str(SYNC_FREQUENCY), "--min-peers", str(min_peers)]
         args += ["--batch-delay", str(batch_delay), "--data-seed", str(seed)]
-        with _SPAWN_LOCK, pytest.MonkeyPatch.context() as environment:
-            for name, value in ENV.items():
-                environment.setenv(name, value)
-            process = self.swarm._spawn(
-                proc_name,
-                [
-                    "sl",
-                    "--sn", sn_url or self.rest,
-                    "--program", str(PROGRAM),
-                    "--node-dir", str(node_dir),
-                    "--file-host", "127.0.0.1",
-                    "--file-port", str(file_port),
-                    "--", *args,
-                ],
-            )  # fmt: skip
+        process = self.swarm._spawn(
+            proc_name,
+            [
+                "sl",
+                "--sn", sn_url or self.rest,
+                "--program", str(PROGRAM),
+                "--node-dir", str(node_dir),
+                "--file-host", "127.0.0.1",
+                "--file-port", str(file_port),
+                "--", *args,
+            ],
+        )  # fmt: skip
         self.procs[proc_name] = process
         self.note(f"started {proc_name} (node {node})")
         return process

@@ -68,7 +68,7 @@ class Trial:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.swarm = LocalSwarm(work_dir=self.work_dir)
+        self.swarm = LocalSwarm(work_dir=self.work_dir, environment=dict(ENV))
 
     def note(self, text: str) -> None:
         self.events.append(f"{time.monotonic() - self.started:6.1f}s {text}")
@@ -180,13 +180,7 @@ class Trial:
 
 
 @pytest.fixture
-def trial_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def make_trial(tmp_path: Path, trial_env: None) -> Iterator[list[Trial]]:
+def make_trial(tmp_path: Path) -> Iterator[list[Trial]]:
     trials: list[Trial] = []
     yield trials
     for trial in trials:

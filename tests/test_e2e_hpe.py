@@ -27,11 +27,10 @@ ENV = {
 TIMEOUT_S = 300
 
 
-def run(swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch, learners: dict[str, list[str]]):
+def run(swarm: LocalSwarm, learners: dict[str, list[str]]):
     """Start the sentinel and one learner per entry (its program arguments); wait for all to
     exit; the contract (read-only) and each learner's result.json and sync_steps.jsonl."""
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
+    swarm.environment.update(ENV)
     rest = swarm.start_sentinel()
     procs: dict[str, NodeProcess] = {}
     for name, args in learners.items():
@@ -74,12 +73,8 @@ LONG = ["--epochs", "3", "--batches", "8", "--seed", "2"]  # 3 epochs: steps 0-6
 
 
 @pytest.mark.parametrize("mode", ["inactive", "snapshot", "active"])
-def test_checkin_model_on_train_end(
-    local_swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
-    contract, results = run(
-        local_swarm, monkeypatch, {"short": [*SHORT, "--mode", mode], "long": LONG}
-    )
+def test_checkin_model_on_train_end(local_swarm: LocalSwarm, mode: str) -> None:
+    contract, results = run(local_swarm, {"short": [*SHORT, "--mode", mode], "long": LONG})
     short, long = results["short"], results["long"]
     # Both end with the one model the chain names as final.
     final = contract.final_model()
@@ -112,12 +107,11 @@ def test_checkin_model_on_train_end(
 
 
 def test_adaptive_sync_interval_follows_the_agreed_rule(
-    local_swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch
+    local_swarm: LocalSwarm,
 ) -> None:
     args = ["--adaptive", "--sync-frequency", "2", "--epochs", "3", "--batches", "16"]
     contract, results = run(
         local_swarm,
-        monkeypatch,
         {"a": [*args, "--seed", "1"], "b": [*args, "--seed", "2"]},
     )
     a, b = results["a"], results["b"]

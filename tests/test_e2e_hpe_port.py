@@ -23,14 +23,13 @@ ACCURACY = 0.9
 
 
 def test_hpe_pytorch_example_runs_with_one_changed_import(
-    local_swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch
+    local_swarm: LocalSwarm,
 ) -> None:
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
-    monkeypatch.setenv("SWARM_GRACE_SECONDS", "2")
-    monkeypatch.setenv("SWARM_TORCH_THREADS", "1")
-    monkeypatch.setenv("MAX_EPOCHS", "12")
-    monkeypatch.setenv("MIN_PEERS", "2")
+    local_swarm.environment.update(
+        SWARM_GRACE_SECONDS="2", SWARM_TORCH_THREADS="1", MAX_EPOCHS="12", MIN_PEERS="2"
+    )
     rest = local_swarm.start_sentinel()
     procs = []
     for part in range(2):
@@ -41,8 +40,10 @@ def test_hpe_pytorch_example_runs_with_one_changed_import(
             data_dir / "mnist.npz",
             x_train=x_train[part::2], y_train=y_train[part::2], x_test=x_test, y_test=y_test,
         )  # fmt: skip
-        monkeypatch.setenv("DATA_DIR", str(data_dir))
-        monkeypatch.setenv("MODEL_DIR", str(local_swarm.learner_dir(name) / "model"))
+        own_dirs = {
+            "DATA_DIR": str(data_dir),
+            "MODEL_DIR": str(local_swarm.learner_dir(name) / "model"),
+        }
         procs.append(
             local_swarm._spawn(
                 name,
@@ -59,6 +60,7 @@ def test_hpe_pytorch_example_runs_with_one_changed_import(
                     "--file-port",
                     "0",
                 ],
+                env=own_dirs,
             )  # fmt: skip
         )
     assert local_swarm.wait(procs, 300), [p.log_tail() for p in procs]

@@ -16,12 +16,10 @@ pytestmark = pytest.mark.slow  # about a minute per swarm on an idle 2-core mach
 PROGRAM = Path(__file__).with_name("keras_program.py")
 
 
-def test_three_keras_learners_end_with_one_model(
-    local_swarm: LocalSwarm, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SWARM_GRACE_SECONDS", "2")
-    monkeypatch.setenv("SWARM_TORCH_THREADS", "1")
-    monkeypatch.setenv("KERAS_BACKEND", "torch")
+def test_three_keras_learners_end_with_one_model(local_swarm: LocalSwarm) -> None:
+    local_swarm.environment.update(
+        SWARM_GRACE_SECONDS="2", SWARM_TORCH_THREADS="1", KERAS_BACKEND="torch"
+    )
     rest = local_swarm.start_sentinel()
     procs = [
         local_swarm._spawn(

@@ -30,9 +30,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def finished_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSwarm]:
     work_dir = tmp_path_factory.mktemp("e2e-sharded")
-    with pytest.MonkeyPatch.context() as env, LocalSwarm(work_dir=work_dir) as swarm:
-        env.setenv("SWARM_SHARDS", str(SHARDING.shards))
-        env.setenv("SWARM_SHARD_REPLICATION", str(SHARDING.replication))
+    with LocalSwarm(work_dir=work_dir) as swarm:
+        swarm.environment["SWARM_SHARDS"] = str(SHARDING.shards)
+        swarm.environment["SWARM_SHARD_REPLICATION"] = str(SHARDING.replication)
         prepare_learner_data(swarm, LEARNERS, seed=0)
         swarm.start_sentinel()
         sn_url = swarm.start_sn()

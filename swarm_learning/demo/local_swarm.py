@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,19 +70,32 @@ class LocalSwarm:
     sn_rest: str | None = None
     sentinel: NodeProcess | None = None
     _sentinel_ports: tuple[int, int, int] | None = None
+    # Settings every node of this swarm gets on top of this process's environment. Kept here
+    # rather than set in `os.environ`: swarms run from several threads at once, and another
+    # thread reading the environment while one is changed raises (a CI run saw KeyError).
+    environment: dict[str, str] = field(default_factory=dict)
 
-    def _spawn(self, name: str, args: list[str]) -> NodeProcess:
+    def _spawn(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None
+    ) -> NodeProcess:
+        """Start one node; `env` adds settings for this node only."""
         log_dir = self.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         handle = log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", ENV_NAMES["join_token"]: self.join_token}
+        environment = {
+            **os.environ,
+            **self.environment,
+            **(env or {}),
+            "PYTHONUNBUFFERED": "1",
+            ENV_NAMES["join_token"]: self.join_token,
+        }
         popen = subprocess.Popen(
             [sys.executable, "-m", "swarm_network.cli.main", *args],
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=environment,
             start_new_session=True,  # its own process group: stop() reaches its children too
         )
         handle.close()
