@@ -125,22 +125,16 @@ class DeployedSwarm:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def next_block_at_least(self, timestamp: int) -> None:
-        """Make sure the next block's timestamp is >= `timestamp`.
+        """Wait until the next block's timestamp is >= `timestamp`.
 
-        The embedded chain stamps a block max(wall clock, parent + 1), anvil max(wall clock,
-        parent) (several blocks a second share a timestamp): on both, the next block is at
-        least max(wall clock, head). A burst of transactions (a fixture's set-up) runs the
-        embedded chain ahead of the wall clock; sleeping cannot help then, and empty value
-        transfers (one block, one second each) move the chain's clock instead. Otherwise
-        sleeping is what a real swarm does.
+        Both chains stamp a block max(wall clock, parent) (several blocks a second share a
+        timestamp), so the next block is at least max(wall clock, head): waiting is what a
+        real swarm does too.
         """
         deadline = time.monotonic() + 30
         while max(int(time.time()), self.head_timestamp()) < timestamp:
             assert time.monotonic() < deadline, "chain time did not advance"
-            if self.head_timestamp() >= time.time():
-                self.admin.send_value(self.admin.account.address, 0)  # chain ahead: mine a block
-            else:
-                time.sleep(max(0.05, min(1.0, timestamp - time.time())))
+            time.sleep(max(0.05, min(1.0, timestamp - time.time())))
 
     def check_in(self, i: int, step: int, base: str = ZERO_HASH, weightage: int = 10) -> None:
         """Learner `i` checks in for `step` with the stand-in hash of its weights there."""

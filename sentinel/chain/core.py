@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from eth_tester import PyEVMBackend
 from eth_utils import ValidationError, is_address, to_canonical_address
 
 from sentinel.chain.admission import check_transaction, decode_transaction
+from sentinel.chain.block_time import allow_same_second_blocks, next_block_timestamp
 from sentinel.chain.index import ChainIndex, block_logs
 from sentinel.chain.journal import ChainJournal, ChainJournalError
 from sentinel.chain.journal_records import BlockRecord, RecordedLog
@@ -76,6 +76,7 @@ class ChainCore:
         # eth-tester's chain class hard-codes its own id; py-evm reads `self.chain_id` for the
         # CHAINID opcode, so an instance attribute is enough. (The default fork is Prague.)
         self.chain.chain_id = chain_id
+        allow_same_second_blocks(self.chain)
         self.index = ChainIndex()
         # Set when the chain must stop answering: closed, or a block could not be journaled.
         self.unavailable: str | None = None
@@ -220,10 +221,10 @@ class ChainCore:
 
         py-evm stamps the next block when the previous one is mined, so after an idle hour
         a transaction would carry an hour-old `block.timestamp`, which breaks contract
-        deadlines. Timestamps still must increase, so a burst of transactions (one block
-        each) runs ahead of the wall clock by at most one second per block.
+        deadlines. A burst of transactions (one block each) shares its second
+        (`sentinel.chain.block_time`).
         """
-        timestamp = max(int(time.time()), self.head().timestamp + 1)
+        timestamp = next_block_timestamp(self.head().timestamp)
         self.chain.header = self.chain.header.copy(timestamp=timestamp)
 
     def _journal_block(
