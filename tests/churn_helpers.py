@@ -49,6 +49,9 @@ ENV = {
 # it arrives), with room for a loaded machine.
 CHECK_IN_SETTLE_S = 1.0
 STEP_TIMEOUT_S = 90  # the longest any single thing a scenario waits for may take
+# Start-up: all scenarios start their learners at once (about 20 processes importing torch and
+# web3 on 2 cores, beside the rest of the suite); the first keys took 70 s when run alone.
+START_TIMEOUT_S = 240
 FINISH_TIMEOUT_S = 120
 
 ABORT = threading.Event()  # set when the session is done: scenarios still running stop
@@ -189,7 +192,7 @@ class Churn:
 
     def address(self, node: str) -> str:
         key = self.node_dirs[node] / "node.key"
-        self.wait_for(lambda: key.exists() or None, f"{node}'s key", timeout_s=STEP_TIMEOUT_S)
+        self.wait_for(lambda: key.exists() or None, f"{node}'s key", timeout_s=START_TIMEOUT_S)
         return Account.from_key(key.read_text().strip()).address
 
     def model_dir(self, node: str) -> Path:

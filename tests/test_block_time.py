@@ -48,3 +48,24 @@ def test_a_block_before_its_parent_is_still_refused() -> None:
     vm_class.validate_header(core.chain.header.copy(timestamp=head.timestamp), head)
     with pytest.raises(ValidationError, match="timestamp"):
         vm_class.validate_header(core.chain.header.copy(timestamp=head.timestamp - 1), head)
+
+
+#: Init code that returns TIMESTAMP as one 32-byte word: what `block.timestamp` is in a call.
+TIMESTAMP_CODE = "0x4260005260206000f3"
+
+
+def test_a_call_sees_the_time_a_transaction_sent_now_would_get() -> None:
+    bank = Account.create()
+    with serve_embedded_chain({bank.address: BANK_WEI}) as server:
+        w3 = connect(server.url)
+        tx = {
+            "to": bank.address, "value": 0, "gas": 21_000, "gasPrice": 10**10,
+            "nonce": 0, "chainId": w3.eth.chain_id,
+        }  # fmt: skip
+        w3.eth.send_raw_transaction(bank.sign_transaction(tx).raw_transaction)
+        head = int(w3.eth.get_block("latest")["timestamp"])
+        call_time = int.from_bytes(w3.eth.call({"data": TIMESTAMP_CODE}, "pending"), "big")
+        after = time.time()
+    # A dry run one second ahead of the block its transaction lands in would pass a deadline
+    # that the transaction then misses.
+    assert head <= call_time <= after

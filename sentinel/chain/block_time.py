@@ -16,7 +16,15 @@ from eth.abc import BlockHeaderAPI, MiningChainAPI, VirtualMachineAPI
 
 
 def _same_second_vm(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineAPI]:
-    """`vm_class`, except that a header may carry its parent's timestamp."""
+    """`vm_class`, except that a header may carry its parent's timestamp, and a new header
+    (the pending block; the block an `eth_call` runs in) is stamped as the sentinel mines:
+    py-evm's parent + 1 would let a dry run pass a deadline the mined transaction misses."""
+    create_from_parent = vm_class.create_header_from_parent
+
+    def create_header_from_parent(parent_header, **header_params):  # type: ignore[no-untyped-def]
+        if parent_header is not None and "timestamp" not in header_params:
+            header_params["timestamp"] = next_block_timestamp(parent_header.timestamp)
+        return create_from_parent(parent_header, **header_params)
 
     def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:  # type: ignore[no-untyped-def]
         if parent_header is not None and header.timestamp == parent_header.timestamp:
@@ -28,7 +36,11 @@ def _same_second_vm(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineAPI
     same_second = type(
         f"SameSecond{vm_class.__name__}",
         (vm_class,),
-        {"validate_header": classmethod(validate_header), "__module__": __name__},
+        {
+            "validate_header": classmethod(validate_header),
+            "create_header_from_parent": staticmethod(create_header_from_parent),
+            "__module__": __name__,
+        },
     )
     return same_second
 
