@@ -23,8 +23,8 @@ for the wire and the CPU.
 
 Usage: python benchmarks/scale.py [--learners 4 8 16] [--params 1000000 10000000]
        [--steps 4] [--timeout 900] [--work-dir DIR]
-Measured on the loaded 2-core VM, --steps 2 at 1 M: 52 s for P = 4, 95 s for P = 8 (10 M
-and P = 16 not run yet there).
+Measured on the 2-core VM, --steps 2 at 1 M: 35 s for P = 4, 71 s for P = 8, 153 s for
+P = 16 (10 M not run yet there).
 """
 
 from __future__ import annotations
