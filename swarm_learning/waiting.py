@@ -25,7 +25,8 @@ def wait_closed(
     ctx: RoundContext, step: int, *, since_block: int, own_hash: str | None = None
 ) -> None:
     """Until `step` is closed: by the last check-in, by another node, or by us once its quorum
-    is in, the previous merge is agreed and every live learner is in or the grace is over.
+    is in and the grace is over, or sooner once the previous merge is agreed and every live
+    learner is in.
 
     With the SN node's event feed, the learner sleeps until the chain has news (a block after
     `since_block`), starts fetching each other contribution the moment its check-in is seen
@@ -59,7 +60,11 @@ def wait_closed(
             quorum_seen = quorum_seen or now
             everyone_in = status.checked_in >= status.live
             grace_end = quorum_seen + ctx.training.grace_seconds
-            may_close = status.previous_agreed and (everyone_in or now >= grace_end)
+            grace_over = now >= grace_end
+            # Without an agreed previous merge (its reports split, a reporter died), a close
+            # after the grace settles it by its reports first; nobody else would, since every
+            # live learner is waiting here for this close.
+            may_close = grace_over or (status.previous_agreed and everyone_in)
             if may_close and now - last_close_try >= CLOSE_RETRY_S:
                 last_close_try = now
                 try:
