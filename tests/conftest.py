@@ -37,7 +37,7 @@ pytest_plugins = ("rpc_scenario", "churn_scenarios", "rest_fixtures")
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    """Call it for a loopback port nothing listens on right now (the OS picks it)."""
+    """Call it for a loopback port nothing listens on right now, outside the ephemeral range."""
     return demo_swarm.free_port
 
 

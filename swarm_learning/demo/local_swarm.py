@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,10 +33,30 @@ HEALTH_POLL = Backoff(first_s=0.1, max_s=0.5)  # while a node starts
 EXIT_POLL_S = 0.5  # while learners train
 
 
+# Ports handed out are taken from below the kernel's ephemeral range: a port the kernel picked
+# for `bind(0)` is free again once probed, and with many nodes connecting out, an outgoing
+# connection took it before the node bound it (a churn run saw "port already in use"). Each port
+# is handed out once per process, so concurrent swarms in threads never share one.
+_PORT_RANGE = (20000, 32767)
+_handed_out: set[int] = set()
+_port_lock = threading.Lock()
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, outside the ephemeral range, not handed out before."""
+    with _port_lock:
+        for _ in range(1000):
+            port = random.randint(*_PORT_RANGE)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE} on {host}")
 
 
 @dataclass
