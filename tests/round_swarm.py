@@ -151,3 +151,12 @@ def run_rounds(
     assert not errors, errors
     assert all(t is not None for t in results), "a round did not finish in 60 s"
     return results
+
+
+def serve_and_run(
+    learners: list[Learner], arrays: list[Arrays], previous: list[RoundResult | None] | None = None
+) -> list[tuple[Arrays, RoundResult]]:
+    """Each learner offers its `arrays` to the peers, then all run one round on them."""
+    for learner, own in zip(learners, arrays, strict=True):
+        learner.serve(own)
+    return run_rounds(learners, arrays, previous)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from round_swarm import Chain, Learner, arrays_of, make_learners, run_rounds, running_chain, stop
+from round_swarm import (
+    Chain,
+    Learner,
+    arrays_of,
+    make_learners,
+    run_rounds,
+    running_chain,
+    serve_and_run,
+    stop,
+)
 
 from swarm_learning.round_result import RoundResult
 
@@ -58,9 +67,7 @@ def test_a_slow_learner_offers_its_work_as_late_work(chain: Chain, tmp_path: Pat
     a, b, slow = learners = make_learners(chain, tmp_path, 3, min_peers=2, max_staleness=1)
     try:
         first = [arrays_of(1.0), arrays_of(2.0), arrays_of(3.0)]
-        for learner, arrays in zip(learners, first, strict=True):
-            learner.serve(arrays)
-        step0 = run_rounds(learners, first)
+        step0 = serve_and_run(learners, first)
         # Step 1 goes on without the slow learner.
         a.serve(arrays_of(4.0))
         b.serve(arrays_of(6.0))

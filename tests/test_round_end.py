@@ -13,7 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from round_swarm import Chain, Learner, arrays_of, make_learners, run_rounds, running_chain, stop
+from round_swarm import (
+    Chain,
+    Learner,
+    arrays_of,
+    make_learners,
+    run_rounds,
+    running_chain,
+    serve_and_run,
+    stop,
+)
 
 from swarm_learning.finishing import finish_training
 from swarm_learning.round import run_round
@@ -51,9 +60,7 @@ def test_a_late_learner_alone_at_the_end_ends_on_the_same_model(
     a, dead, late = learners = make_learners(chain, tmp_path, 3, min_peers=2, overrides=SETTINGS)
     try:
         start = [arrays_of(1.0), arrays_of(2.0), arrays_of(4.0)]
-        for learner, arrays in zip(learners, start, strict=True):
-            learner.serve(arrays)
-        step0 = run_rounds(learners, start)
+        step0 = serve_and_run(learners, start)
         for learner, (merged, _) in zip(learners, step0, strict=True):
             learner.serve(merged)
         # `dead` is killed after step 0 and never comes back. Step 1: a and late.

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from chain_helpers import h
-from round_swarm import Chain, arrays_of, make_learners, run_rounds, running_chain, stop
+from round_swarm import (
+    Chain,
+    arrays_of,
+    make_learners,
+    run_rounds,
+    running_chain,
+    serve_and_run,
+    stop,
+)
 
 GRACE_S = 2
 
@@ -27,9 +35,7 @@ def test_survivors_with_split_reports_close_the_next_step_after_the_grace(
     a, b, silent = learners = make_learners(chain, tmp_path, 3, min_peers=2, grace_seconds=GRACE_S)
     try:
         first = [arrays_of(1.0), arrays_of(2.0), arrays_of(3.0)]
-        for learner, arrays in zip(learners, first, strict=True):
-            learner.serve(arrays)
-        (merged_a, a0), (merged_b, b0), _ = run_rounds(learners, first)
+        (merged_a, a0), (merged_b, b0), _ = serve_and_run(learners, first)
         # a reports another merge of step 0 than b (as when it could not fetch a file b had);
         # the third participant never reports.
         split = dataclasses.replace(a0, merged_hash=h("a's merge without the silent file"))

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from round_swarm import Chain, arrays_of, make_learners, run_rounds, running_chain, stop
+from round_swarm import (
+    Chain,
+    arrays_of,
+    make_learners,
+    run_rounds,
+    running_chain,
+    serve_and_run,
+    stop,
+)
 
 from swarm_learning.weights import encode_weights
 
@@ -46,9 +54,7 @@ def test_a_nan_model_is_left_out_by_every_node(chain: Chain, tmp_path: Path) -> 
     try:
         inputs = [arrays_of(1.0), arrays_of(2.0), arrays_of(5.0)]
         inputs[2]["w"][0, 0] = np.nan
-        for learner, arrays in zip(learners, inputs, strict=True):
-            learner.serve(arrays)
-        results = run_rounds(learners, inputs)
+        results = serve_and_run(learners, inputs)
         # The next round reports this one with its check-in, from the result it is given.
         run_rounds(learners, [merged for merged, _ in results], [r for _, r in results])
     finally:
