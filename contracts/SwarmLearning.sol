@@ -827,4 +827,39 @@ contract SwarmLearning {
             roots[i] = shardRoots[step][nodes_[i]];
         }
     }
+
+    // ------------------------------------------------------------------- named trainings
+    // (docs/ARCHITECTURE.md, "Concurrent trainings"). Kept only by the swarm's first
+    // contract, the one the sentinel deploys at start: every other training is a contract
+    // of its own (its members, quorum, steps and final model), which the sentinel deploys
+    // when a learner first asks for its name and records here, so that every node finds the
+    // swarm's trainings on chain.
+
+    string[] private trainingNames;
+    address[] private trainingContracts;
+    mapping(bytes32 => address) private trainingByName;
+
+    event TrainingAdded(string name, address at);
+
+    error TrainingNameTaken(string name);
+
+    function addTraining(string calldata name, address at) external onlyAdmin {
+        if (at == address(0)) revert ZeroAddress();
+        bytes32 key = keccak256(bytes(name));
+        if (trainingByName[key] != address(0)) revert TrainingNameTaken(name);
+        trainingByName[key] = at;
+        trainingNames.push(name);
+        trainingContracts.push(at);
+        emit TrainingAdded(name, at);
+    }
+
+    /// @notice The contract of the training named `name`; zero when there is none.
+    function trainingOf(string calldata name) external view returns (address) {
+        return trainingByName[keccak256(bytes(name))];
+    }
+
+    /// @notice Every named training, in the order they were added.
+    function getTrainings() external view returns (string[] memory names, address[] memory at) {
+        return (trainingNames, trainingContracts);
+    }
 }

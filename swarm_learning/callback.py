@@ -23,7 +23,7 @@ from swarm_learning.node import LearnerNode, attach_log_handlers, detach_log_han
 from swarm_learning.round import run_round
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult
-from swarm_learning.settings import DEFAULT_TRAINING, SYNC_EVERY_EPOCH, LearnerSettings
+from swarm_learning.settings import SYNC_EVERY_EPOCH, LearnerSettings
 from swarm_learning.weights import (
     WeightSchema,
     arrays_to_state_dict,
@@ -58,11 +58,6 @@ def check_common(
             "use_adaptive_sync (useAdaptiveSync) starts from one agreed number of batches: "
             "give sync_frequency (syncFrequency) as a number, not 'epoch'"
         )
-    if settings.training_contract != DEFAULT_TRAINING:
-        raise ConfigError(
-            f"training_contract (trainingContract) {settings.training_contract!r}: this swarm "
-            f"runs one training; leave it out or pass {DEFAULT_TRAINING!r}"
-        )
 
 
 def pick_logger(settings: dict[str, Any]) -> logging.Logger:
@@ -94,7 +89,10 @@ class SwarmCallback:
         )
         self.node = LearnerNode(self.settings)
         self.metrics = MetricsReporter(
-            account=self.node.account, sn_url=self.settings.sn_url, evaluation=evaluation
+            account=self.node.account,
+            sn_url=self.settings.sn_url,
+            evaluation=evaluation,
+            training=self.settings.training_contract,
         )
         # One JSON line per sync step (timings, participants): for people, demos, benchmarks.
         self._steps_path = self.settings.model_dir / STEPS_FILE

@@ -17,6 +17,7 @@ from swarm_learning.metrics_publisher import MetricsPublisher
 from swarm_learning.round_result import RoundResult
 from swarm_network.errors import ConfigError
 from swarm_network.metrics_doc import MAX_METRICS, NAME_RE, sign_metrics
+from swarm_network.trainings import DEFAULT_TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,16 @@ CLOSE_TIMEOUT_S = 15.0
 
 class MetricsReporter:
     def __init__(
-        self, *, account: LocalAccount, sn_url: str, evaluation: Evaluation | None
+        self,
+        *,
+        account: LocalAccount,
+        sn_url: str,
+        evaluation: Evaluation | None,
+        training: str = DEFAULT_TRAINING,
     ) -> None:
         self.account = account
         self.evaluation = evaluation
-        self.publisher = MetricsPublisher(sn_url)
+        self.publisher = MetricsPublisher(sn_url, training)
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self._evaluated: dict[str, float] = {}

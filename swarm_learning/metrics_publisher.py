@@ -12,6 +12,7 @@ import requests
 
 from swarm_network.backoff import Backoff
 from swarm_network.metrics_doc import MetricsDocument
+from swarm_network.trainings import DEFAULT_TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,9 @@ RETRY = Backoff(first_s=0.5, max_s=5.0, deadline_s=60.0)
 
 
 class MetricsPublisher:
-    def __init__(self, sn_url: str) -> None:
+    def __init__(self, sn_url: str, training: str = DEFAULT_TRAINING) -> None:
         self.url = f"{sn_url}/v1/metrics"
+        self._params = {} if training == DEFAULT_TRAINING else {"training": training}
         self._queue: queue.Queue[MetricsDocument | None] = queue.Queue(maxsize=QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
         self._thread.start()
@@ -52,7 +54,9 @@ class MetricsPublisher:
         problem = ""
         for _ in RETRY.sleeps():
             try:
-                response = requests.post(self.url, json=doc.to_json(), timeout=POST_TIMEOUT_S)
+                response = requests.post(
+                    self.url, params=self._params, json=doc.to_json(), timeout=POST_TIMEOUT_S
+                )
             except requests.RequestException as exc:
                 problem = str(exc)
                 continue

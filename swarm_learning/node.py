@@ -66,7 +66,7 @@ class LearnerNode:
         self.account = load_or_create_key(settings.node_dir / "node.key")
         self._server: BackgroundServer | None = None
         self.fetcher = Fetcher(self.store, timeout_s=settings.peer_timeout_s)
-        self.feed = EventFeed(settings.sn_url)
+        self.feed = EventFeed(settings.sn_url, settings.training_contract)
         self.contract: SwarmContract | None = None
 
     @property
@@ -89,24 +89,26 @@ class LearnerNode:
                 "address": self.address,
                 "role": "learner",
                 "file_url": file_url,
-                "signature": sign_join(self.account, "learner", file_url),
+                "signature": sign_join(self.account, "learner", file_url, s.training_contract),
                 "token": s.join_token,
+                "training": s.training_contract,
             },
         )
         chain = sn_request("GET", f"{s.sn_url}/v1/chain")
         self.contract = SwarmContract(
             w3=connect(f"{s.sn_url}{chain['rpc_proxy_path']}"),
-            address=chain["contract_address"],
+            address=joined["contract_address"],  # the contract of the training joined
             account=self.account,
             retry_s=s.chain_retry_s,
         )
         if self.contract.node(self.address).file_url != file_url:
             self.contract.set_file_url(file_url)
         log.info(
-            "learner %s %s the swarm (contract %s), serving files at %s",
+            "learner %s %s the swarm (training %s, contract %s), serving files at %s",
             self.address,
             "rejoined" if joined.get("rejoined") else "joined",
-            chain["contract_address"],
+            s.training_contract,
+            joined["contract_address"],
             file_url,
         )
 

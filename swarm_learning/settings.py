@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from swarm_learning.merge import DEFAULT_METHOD, MergeChoice, choose_merge, parse_params
 from swarm_network.errors import ConfigError
+from swarm_network.trainings import DEFAULT_TRAINING, TRAINING_NAME_RE
 
 # HPE camelCase -> our snake_case
 CAMEL_ALIASES = {
@@ -34,11 +34,9 @@ CAMEL_ALIASES = {
 CHECKIN_MODES = ("inactive", "snapshot", "active")
 #: HPE's range for nodeWeightage.
 MAX_NODE_WEIGHTAGE = 100
-#: The training every program joins unless it names another; HPE's default name means it too.
-DEFAULT_TRAINING = "default"
+#: HPE's default training name: it means our default training.
 HPE_DEFAULT_TRAINING = "defaultbb.cqdb.sml.hpe"
 ML_PLATFORMS = ("PYTORCH", "KERAS", "TF")
-TRAINING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # setting -> environment variable that `swarm sl` sets
 ENV_NAMES = {

@@ -19,10 +19,12 @@ from swarm_network.defaults import KEEP_MODELS
 from swarm_network.errors import ChainError
 from swarm_network.files.fetch import fetch_many
 from swarm_network.files.store import FileStore
+from swarm_network.trainings import training_contracts
 
 log = logging.getLogger(__name__)
 
 ARCHIVE_INTERVAL_S = 0.5
+TRAININGS_INTERVAL_S = 2.0  # how soon a new training's agreed models start being archived
 # A copy that failed (no holder answered) is tried again, less and less often, while its step
 # is among the newest `retention`, and given up after the deadline: its holders are gone.
 COPY_RETRY = Backoff(first_s=ARCHIVE_INTERVAL_S, max_s=4.0, deadline_s=300.0)
@@ -138,3 +140,32 @@ async def run_archive(archive: ModelArchive, stop: asyncio.Event) -> None:
             pause = next(trouble)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=pause)
+
+
+async def run_archives(
+    *, registry: SwarmContract, store: FileStore, retention: int, stop: asyncio.Event
+) -> None:
+    """An archive for each training of the swarm (docs/ARCHITECTURE.md, "Concurrent
+    trainings"), started as the trainings appear on chain, until `stop` is set."""
+    tasks: dict[str, asyncio.Task[None]] = {}
+    try:
+        while not stop.is_set():
+            try:
+                trainings = await asyncio.to_thread(training_contracts, registry)
+            except ChainError as exc:
+                log.debug("trainings not read for the archive: %s", exc)
+                trainings = {}
+            for name, address in trainings.items():
+                if name not in tasks:
+                    contract = (
+                        registry
+                        if address == registry.address
+                        else SwarmContract(w3=registry.w3, address=address)
+                    )
+                    archive = ModelArchive(contract=contract, store=store, retention=retention)
+                    tasks[name] = asyncio.create_task(run_archive(archive, stop))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TRAININGS_INTERVAL_S)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)

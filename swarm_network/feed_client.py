@@ -10,6 +10,7 @@ import requests
 
 from swarm_network.chain.events import ChainEvent, decode_events
 from swarm_network.errors import ChainUnavailable
+from swarm_network.trainings import DEFAULT_TRAINING
 
 #: Beyond the server's own wait: how long an answer may take to come back.
 ANSWER_MARGIN_S = 10.0
@@ -24,8 +25,9 @@ class FeedUpdate:
 class EventFeed:
     """Long-polls of one SN node, over one keep-alive HTTP session."""
 
-    def __init__(self, sn_url: str) -> None:
+    def __init__(self, sn_url: str, training: str = DEFAULT_TRAINING) -> None:
         self.url = f"{sn_url.rstrip('/')}/v1/events"
+        self._training = {} if training == DEFAULT_TRAINING else {"training": training}
         self._http = requests.Session()
 
     def wait(self, *, after: int, timeout_s: float) -> FeedUpdate:
@@ -34,7 +36,11 @@ class EventFeed:
         try:
             response = self._http.get(
                 self.url,
-                params={"after": after, "timeout": f"{max(timeout_s, 0.0):.3f}"},
+                params={
+                    "after": after,
+                    "timeout": f"{max(timeout_s, 0.0):.3f}",
+                    **self._training,
+                },
                 timeout=timeout_s + ANSWER_MARGIN_S,
             )
             response.raise_for_status()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from swarm_network.archive import ModelArchive, run_archive
+from swarm_network.archive import run_archives
 from swarm_network.defaults import (
     FILE_PORT,
     FILE_SERVER,
@@ -102,13 +102,15 @@ async def _file_server(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _model_archive(app: web.Application) -> AsyncIterator[None]:
-    archive = ModelArchive(
-        contract=app[CONTEXT].contract,
-        store=app[FILE_STORE],
-        retention=app[NODE_CONFIG].keep_models,
-    )
     stop = asyncio.Event()
-    task = asyncio.create_task(run_archive(archive, stop))
+    task = asyncio.create_task(
+        run_archives(
+            registry=app[CONTEXT].contract,
+            store=app[FILE_STORE],
+            retention=app[NODE_CONFIG].keep_models,
+            stop=stop,
+        )
+    )
     yield
     stop.set()
     await task

@@ -32,15 +32,19 @@ def assert_json_error(response: requests.Response, status: int) -> dict[str, Any
     return body
 
 
-def join_body(account: Any, *, role: str = "learner", token: str, file_url: str) -> dict:
-    return {
+def join_body(
+    account: Any, *, role: str = "learner", token: str, file_url: str, training: str | None = None
+) -> dict:
+    body = {
         "address": account.address,
         "role": role,
         "file_url": file_url,
-        "signature": sign_join(account, role, file_url),
+        "signature": sign_join(account, role, file_url, training or "default"),
         "token": token,
     }
+    return body if training is None else {**body, "training": training}
 
 
-def enrolled(url: str) -> dict[str, dict[str, Any]]:
-    return {n["address"].lower(): n for n in get(f"{url}/v1/nodes")["nodes"]}
+def enrolled(url: str, training: str = "default") -> dict[str, dict[str, Any]]:
+    nodes = get(f"{url}/v1/nodes?training={training}")["nodes"]
+    return {n["address"].lower(): n for n in nodes}

@@ -101,7 +101,9 @@ def test_status_json_is_parseable(swarm: LocalSwarm, sentinel_address: str) -> N
     result = swarm_cli("status", "--sn", swarm.sentinel_rest, "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert set(doc) == {"training", "nodes", "steps"}
+    assert set(doc) == {"trainings", "selected", "training", "nodes", "steps"}
+    assert [t["name"] for t in doc["trainings"]["trainings"]] == ["default"]
+    assert doc["selected"] == "default"
     assert doc["training"]["state"] == "not_started"
     nodes = {n["address"]: n for n in doc["nodes"]["nodes"]}
     assert nodes[sentinel_address]["role"] == "network"

@@ -2,7 +2,7 @@
 snake_case name, each doing what HPE documents, and each bad value refused at construction
 with one message that names it (README, "HPE's parameters"). No swarm runs here: the callback
 is only built (and closed); what the parameters do in a running swarm is tested end to end in
-tests/test_e2e_checkin_modes.py and tests/test_e2e_adaptive_sync.py."""
+tests/test_e2e_hpe.py."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_both_spellings_set_the_same_setting(
 
 def test_defaults_are_hpes() -> None:
     settings = resolve()
-    assert settings.checkin_model_on_train_end == "inactive"
+    assert settings.checkin_model_on_train_end == "snapshot"
     assert settings.use_adaptive_sync is False
     assert settings.ml_platform == "PYTORCH"
     assert settings.training_contract == "default"
@@ -116,7 +116,6 @@ VAL = (torch.randn(8, 2), torch.tensor([0, 1] * 4))
             {"useAdaptiveSync": True, "adsValData": VAL, "metricFunction": "accuracy"},
             "needs validation data and a loss",
         ),
-        ({"trainingContract": "other"}, "runs one training"),
         ({"logger": "mylog"}, "logger must be a logging.Logger"),
         ({"adsValBatchSize": 4}, "need validation data"),
     ],

@@ -156,3 +156,62 @@ def test_join_token_is_not_in_the_sentinel_log_file(swarm: LocalSwarm) -> None:
     log_text = swarm.processes[0].log_path.read_text(errors="replace")
     assert "enrolled" in log_text  # the SN node's join is logged...
     assert swarm.join_token not in log_text  # ...but the token must not be
+
+
+def test_a_learner_that_names_a_training_is_enrolled_in_that_training_only(
+    node_url: str, swarm: LocalSwarm
+) -> None:
+    """The first learner to name a training starts it (its own contract, recorded on the
+    swarm's first one); the next joins the same. Every network node serves it too."""
+    name = f"t-{Account.create().address[2:10].lower()}"
+    first, second = Account.create(), Account.create()
+    answers = []
+    for account, port in ((first, 5), (second, 6)):
+        body = join_body(
+            account, token=swarm.join_token, file_url=f"http://127.0.0.1:{port}", training=name
+        )
+        response = requests.post(f"{node_url}/v1/join", json=body, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    assert answers[0]["training"] == answers[1]["training"] == name
+    address = answers[0]["contract_address"]
+    assert answers[1]["contract_address"] == address
+    assert address != get(f"{node_url}/v1/chain")["contract_address"]
+    listed = {t["name"]: t for t in get(f"{node_url}/v1/trainings")["trainings"]}
+    assert listed[name]["contract_address"] == address and listed[name]["learners"] == 2
+    members = enrolled(node_url, name)
+    assert {first.address.lower(), second.address.lower()} <= set(members)
+    network = {a for a, n in members.items() if n["role"] == "network"}
+    assert network == {a for a, n in enrolled(node_url).items() if n["role"] == "network"}
+    for account in (first, second):
+        assert account.address.lower() not in enrolled(node_url)  # not in the default one
+
+
+def test_join_signature_binds_the_training(node_url: str, swarm: LocalSwarm) -> None:
+    account = Account.create()
+    body = join_body(account, token=swarm.join_token, file_url="http://127.0.0.1:7")
+    body["training"] = "somewhere-else"  # signed for the default training
+    response = requests.post(f"{node_url}/v1/join", json=body, timeout=TIMEOUT)
+    assert "signature" in assert_json_error(response, 403)["error"]
+    assert "somewhere-else" not in {t["name"] for t in get(f"{node_url}/v1/trainings")["trainings"]}
+
+
+@pytest.mark.parametrize(
+    ("role", "training", "message"),
+    [
+        ("learner", "a b", "a training's name is 1-64 letters"),
+        ("learner", "x" * 65, "a training's name is 1-64 letters"),
+        ("network", "alpha", "a network node joins the swarm"),
+    ],
+)
+def test_a_bad_training_is_refused_with_400(
+    node_url: str, swarm: LocalSwarm, role: str, training: str, message: str
+) -> None:
+    account = Account.create()
+    body = join_body(
+        account, role=role, token=swarm.join_token, file_url="http://127.0.0.1:8",
+        training=training,
+    )  # fmt: skip
+    response = requests.post(f"{node_url}/v1/join", json=body, timeout=TIMEOUT)
+    assert message in assert_json_error(response, 400)["error"]
+    assert account.address.lower() not in enrolled(node_url)

@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--file-port", type=int, default=FILE_PORT)
     p.add_argument("--advertise-host")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--training",
+        help="which training of the swarm to join (default: 'default'; a program's own "
+        "trainingContract wins)",
+    )
     p.add_argument("program_args", nargs=argparse.REMAINDER)
     p.set_defaults(run=run_program)
 
@@ -63,6 +68,8 @@ def learner_environment(
     }
     if args.advertise_host:
         settings["advertise_host"] = args.advertise_host
+    if args.training:
+        settings["training_contract"] = args.training
     return {**os.environ, **{ENV_NAMES[key]: value for key, value in settings.items()}}
 
 

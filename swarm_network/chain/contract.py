@@ -169,14 +169,29 @@ class SwarmContract(SyncCalls):
             raise ChainError(f"the transfer of {wei} wei to {to} failed")
         return receipt
 
-    def deploy_beside(self, contract_name: str, *constructor_args: Any, gas: int) -> str:
+    def deploy_beside(
+        self, contract_name: str, *constructor_args: Any, gas: int | None = None
+    ) -> str:
         """Deploy another of the project's contracts from this client's key (the sentinel's:
-        its pipeline contract), through the same sender so that the key's nonce stays one
-        sequence; returns the new contract's address."""
+        its pipeline contract, another training's contract), through the same sender so that
+        the key's nonce stays one sequence; returns the new contract's address. Without
+        `gas`, the chain estimates it."""
         artifact = load_artifact(contract_name)
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        data = factory.constructor(*constructor_args).data_in_transaction
-        receipt = self._key().send(lambda: {"data": data, "gas": gas})
+        constructor = factory.constructor(*constructor_args)
+        data = constructor.data_in_transaction
+        sender = self._key()
+
+        def prepare() -> dict[str, Any]:
+            if gas is not None:
+                return {"data": data, "gas": gas}
+            estimate = chain_call(
+                "eth_estimateGas",
+                lambda: constructor.estimate_gas({"from": sender.account.address}),
+            )
+            return {"data": data, "gas": int(estimate * GAS_MARGIN)}
+
+        receipt = sender.send(prepare)
         if receipt["status"] != 1 or not receipt.get("contractAddress"):
             raise receipt_revert(receipt) or ChainError(f"deploying {contract_name} failed")
         return Web3.to_checksum_address(receipt["contractAddress"])
@@ -249,6 +264,11 @@ class SwarmContract(SyncCalls):
     def finish(self) -> None:
         self.transact("finish")
 
+    def add_training(self, name: str, address: str) -> None:
+        """Record another training's contract under its name (the sentinel, on the swarm's
+        first contract: docs/ARCHITECTURE.md, "Concurrent trainings")."""
+        self.transact("addTraining", name, Web3.to_checksum_address(address))
+
     # ------------------------------------------------------------------ reads
 
     @property
@@ -286,6 +306,16 @@ class SwarmContract(SyncCalls):
 
     def step_status(self, step: int) -> StepStatus:
         return step_status_from_call(self._read("stepStatus", step))
+
+    def training_of(self, name: str) -> str | None:
+        """The contract of the named training recorded on this (the swarm's first) contract."""
+        address = self._read("trainingOf", name)
+        return None if int(address, 16) == 0 else Web3.to_checksum_address(address)
+
+    def named_trainings(self) -> dict[str, str]:
+        """Every training recorded on this contract, name -> contract, in the order added."""
+        names, addresses = self._read("getTrainings")
+        return {n: Web3.to_checksum_address(a) for n, a in zip(names, addresses, strict=True)}
 
     def final_model(self) -> FinalModel:
         return final_model_from_call(self._read("finalModel"))

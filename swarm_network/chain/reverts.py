@@ -120,6 +120,9 @@ REFUSALS: dict[str, Refusal] = {
     "ShardsAlreadyReported": Refusal(
         ContractRevert, "merged shards already reported", "step {step}; node {node}"
     ),
+    "TrainingNameTaken": Refusal(
+        ContractRevert, "a training of that name exists already", "name {name!r}"
+    ),
 }
 
 

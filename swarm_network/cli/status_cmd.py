@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from rich.console import Group
 from rich.text import Text
@@ -12,6 +13,7 @@ from rich.text import Text
 from swarm_network.defaults import DEFAULT_SN_URL
 from swarm_network.http_json import get_json
 from swarm_network.text_table import console, rich_table
+from swarm_network.trainings import DEFAULT_TRAINING
 
 HASH_SHOWN = 12  # hex digits of a hash in the steps table
 
@@ -22,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=5, help="how many recent steps to show")
     p.add_argument("--json", action="store_true", help="print raw JSON")
     p.add_argument("--watch", action="store_true", help="redraw as things happen (Ctrl-C stops)")
+    p.add_argument(
+        "--training",
+        default=DEFAULT_TRAINING,
+        help="which of the swarm's trainings to show (all are listed on top)",
+    )
     p.set_defaults(run=run_status_command)
 
 
@@ -29,21 +36,32 @@ def run_status_command(args: argparse.Namespace) -> int:
     if args.watch:
         from swarm_network.cli.status_watch import watch_status
 
-        return watch_status(args.sn.rstrip("/"), steps=args.steps)
-    return show_status(args.sn.rstrip("/"), steps=args.steps, as_json=args.json)
+        return watch_status(args.sn.rstrip("/"), steps=args.steps, training=args.training)
+    return show_status(
+        args.sn.rstrip("/"), steps=args.steps, as_json=args.json, training=args.training
+    )
 
 
-def read_status(sn_url: str, steps: int) -> dict[str, Any]:
-    """The three REST documents the status is drawn from."""
+def training_url(url: str, training: str, **params: object) -> str:
+    """`url` with its query: `params`, and the training (left out for the default one)."""
+    query = {**params, **({} if training == DEFAULT_TRAINING else {"training": training})}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def read_status(sn_url: str, steps: int, training: str = DEFAULT_TRAINING) -> dict[str, Any]:
+    """The REST documents the status is drawn from: the swarm's trainings, and the chosen
+    training's state, nodes and steps."""
     return {
-        "training": get_json(f"{sn_url}/v1/training"),
-        "nodes": get_json(f"{sn_url}/v1/nodes"),
-        "steps": get_json(f"{sn_url}/v1/steps?limit={steps}"),
+        "trainings": get_json(f"{sn_url}/v1/trainings"),
+        "selected": training,
+        "training": get_json(training_url(f"{sn_url}/v1/training", training)),
+        "nodes": get_json(training_url(f"{sn_url}/v1/nodes", training)),
+        "steps": get_json(training_url(f"{sn_url}/v1/steps", training, limit=steps)),
     }
 
 
-def show_status(sn_url: str, *, steps: int, as_json: bool) -> int:
-    status = read_status(sn_url, steps)
+def show_status(sn_url: str, *, steps: int, as_json: bool, training: str = DEFAULT_TRAINING) -> int:
+    status = read_status(sn_url, steps, training)
     if as_json:
         print(json.dumps(status, indent=2))
     else:
@@ -57,9 +75,19 @@ def status_view(status: dict[str, Any]) -> Group:
     state = training["state"]
     if state == "waiting_for_quorum":
         state += f" ({training['checked_in']} of {training['effective_quorum']})"
-    parts: list[Any] = [
+    trainings = status["trainings"]["trainings"]
+    parts: list[Any] = []
+    if len(trainings) > 1:
+        listed = ", ".join(
+            f"{'*' if t['name'] == status['selected'] else ''}{t['name']} ({t['state']}, step "
+            f"{t['current_step']}, {t['learners']} learners)"
+            for t in trainings
+        )
+        parts.append(Text(f"trainings: {listed}  (* shown; --training NAME for another)\n"))
+    named = "" if status["selected"] == DEFAULT_TRAINING else f" {status['selected']}"
+    parts += [
         Text(
-            f"training: {state}  step {training['current_step']}  min_peers "
+            f"training{named}: {state}  step {training['current_step']}  min_peers "
             f"{training['min_peers']}  merge {training['merge_method'] or '-'}  learners "
             f"{training['learners']} ({training['finished_learners']} finished)  block "
             f"{training['block_number']}\n"

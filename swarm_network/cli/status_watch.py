@@ -16,9 +16,10 @@ from rich.rule import Rule
 from rich.text import Text
 
 from swarm_network.backoff import Backoff
-from swarm_network.cli.status_cmd import read_status, status_view
+from swarm_network.cli.status_cmd import read_status, status_view, training_url
 from swarm_network.errors import ChainError
 from swarm_network.text_table import console
+from swarm_network.trainings import DEFAULT_TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ RECONNECT = Backoff(first_s=0.5, max_s=5.0, deadline_s=60.0)
 class Screen:
     """Where the pictures go: redrawn in place on a terminal, appended otherwise."""
 
-    def __init__(self, out: Console, sn_url: str, steps: int) -> None:
-        self.out, self.sn_url, self.steps = out, sn_url, steps
+    def __init__(self, out: Console, sn_url: str, steps: int, training: str) -> None:
+        self.out, self.sn_url, self.steps, self.training = out, sn_url, steps, training
         self.live: Live | None = None
         if out.is_terminal:
             self.live = Live(console=out, auto_refresh=False, screen=False)
@@ -40,7 +41,7 @@ class Screen:
 
     def draw(self, note: str = "") -> None:
         footer = Text(f"\n{note or 'watching'} {self.sn_url}/v1/stream (Ctrl-C to stop)")
-        picture = Group(status_view(read_status(self.sn_url, self.steps)), footer)
+        picture = Group(status_view(read_status(self.sn_url, self.steps, self.training)), footer)
         if self.live is not None:
             self.live.update(picture, refresh=True)
         else:
@@ -56,7 +57,7 @@ class Screen:
 def _follow(screen: Screen) -> None:
     """Redraw on events (at most every MIN_REDRAW_S) while the stream lasts. Raises
     RequestException only when it cannot connect."""
-    url = f"{screen.sn_url}/v1/stream"
+    url = training_url(f"{screen.sn_url}/v1/stream", screen.training)
     with requests.get(url, stream=True, timeout=READ_TIMEOUT_S) as stream:
         stream.raise_for_status()
         screen.draw()
@@ -72,12 +73,12 @@ def _follow(screen: Screen) -> None:
             log.warning("lost %s (%s); reconnecting", screen.sn_url, exc)
 
 
-def watch_status(sn_url: str, *, steps: int) -> int:
+def watch_status(sn_url: str, *, steps: int, training: str = DEFAULT_TRAINING) -> int:
     # Ctrl-C (SIGINT) is how a watch ends, also when it was started from a script in the
     # background: such a shell starts its children with SIGINT ignored, and Python keeps that.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     out = console()
-    screen = Screen(out, sn_url, steps)
+    screen = Screen(out, sn_url, steps, training)
     attempts = RECONNECT.sleeps()
     try:
         while next(attempts, None) is not None:

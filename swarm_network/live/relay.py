@@ -15,6 +15,7 @@ import aiohttp
 from swarm_network.errors import SwarmError
 from swarm_network.live.inbox import MetricsInbox
 from swarm_network.metrics_doc import MetricsDocument
+from swarm_network.trainings import DEFAULT_TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,16 @@ REQUEST_TIMEOUT_S = 10.0
 
 class MetricsRelay:
     def __init__(
-        self, *, sentinel_url: str, inbox: MetricsInbox, interval_s: float = RELAY_INTERVAL_S
+        self,
+        *,
+        sentinel_url: str,
+        inbox: MetricsInbox,
+        interval_s: float = RELAY_INTERVAL_S,
+        training: str = DEFAULT_TRAINING,
     ) -> None:
+        """`training`: whose metrics this relay carries (each training has its own)."""
         self.sentinel_url = sentinel_url
+        self._training = {} if training == DEFAULT_TRAINING else {"training": training}
         self.inbox = inbox
         self.interval_s = interval_s
         self._outbox: deque[MetricsDocument] = deque(maxlen=OUTBOX_LIMIT)
@@ -53,7 +61,9 @@ class MetricsRelay:
     async def _push(self, session: aiohttp.ClientSession) -> None:
         while self._outbox:
             doc = self._outbox[0]
-            async with session.post(f"{self.sentinel_url}/v1/metrics", json=doc.to_json()) as resp:
+            async with session.post(
+                f"{self.sentinel_url}/v1/metrics", params=self._training, json=doc.to_json()
+            ) as resp:
                 if resp.status >= 500:
                     return  # try again next round
                 if resp.status >= 400:
@@ -65,8 +75,9 @@ class MetricsRelay:
 
     async def _pull(self, session: aiohttp.ClientSession) -> None:
         while True:
-            url = f"{self.sentinel_url}/v1/metrics?since={self._cursor}&limit={PULL_LIMIT}"
-            async with session.get(url) as resp:
+            url = f"{self.sentinel_url}/v1/metrics"
+            query = {"since": self._cursor, "limit": PULL_LIMIT, **self._training}
+            async with session.get(url, params=query) as resp:
                 if resp.status != 200:
                     return
                 page = await resp.json()

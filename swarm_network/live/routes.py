@@ -15,10 +15,10 @@ from swarm_network.chain import SwarmContract, connect
 from swarm_network.json_body import parse_json_body
 from swarm_network.live.bus import LiveEvent
 from swarm_network.live.metrics_store import MetricsStore
+from swarm_network.live.trainings import TRAININGS, TrainingViews, list_trainings, view_of
 from swarm_network.live.view import LiveView
 from swarm_network.rest.errors import json_error
 
-LIVE = web.AppKey("live", LiveView)
 RPC_URL = web.AppKey("live_rpc_url", str)
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_METRICS_BODY = 16 * 1024
@@ -53,7 +53,7 @@ def _address_param(request: web.Request) -> str:
 
 
 async def chain_info(request: web.Request) -> web.Response:
-    view = request.app[LIVE]
+    view = await view_of(request)
     state = await view.current()
     return web.json_response(
         {
@@ -67,12 +67,12 @@ async def chain_info(request: web.Request) -> web.Response:
 
 
 async def list_nodes(request: web.Request) -> web.Response:
-    return web.json_response((await request.app[LIVE].current()).nodes_doc())
+    return web.json_response((await (await view_of(request)).current()).nodes_doc())
 
 
 async def get_node(request: web.Request) -> web.Response:
     address = _address_param(request)
-    doc = (await request.app[LIVE].current()).node_doc(address)
+    doc = (await (await view_of(request)).current()).node_doc(address)
     if doc is None:
         return json_error(404, f"no enrolled node {address}")
     return web.json_response(doc)
@@ -80,7 +80,7 @@ async def get_node(request: web.Request) -> web.Response:
 
 async def node_metrics(request: web.Request) -> web.Response:
     address = _address_param(request)
-    view = request.app[LIVE]
+    view = await view_of(request)
     node = (await view.current()).node_doc(address)
     if node is None:
         return json_error(404, f"no enrolled node {address}")
@@ -88,17 +88,17 @@ async def node_metrics(request: web.Request) -> web.Response:
 
 
 async def training(request: web.Request) -> web.Response:
-    return web.json_response((await request.app[LIVE].current()).training_doc())
+    return web.json_response((await (await view_of(request)).current()).training_doc())
 
 
 async def list_steps(request: web.Request) -> web.Response:
     limit = int_param(request.query.get("limit", "10"), "limit", minimum=1)
-    return web.json_response((await request.app[LIVE].current()).steps_doc(limit))
+    return web.json_response((await (await view_of(request)).current()).steps_doc(limit))
 
 
 async def get_step(request: web.Request) -> web.Response:
     step = int_param(request.match_info["step"], "step")
-    doc = (await request.app[LIVE].current()).step_doc(step)
+    doc = (await (await view_of(request)).current()).step_doc(step)
     if doc is None:
         return json_error(404, f"step {step} does not exist yet")
     return web.json_response(doc)
@@ -106,7 +106,7 @@ async def get_step(request: web.Request) -> web.Response:
 
 async def step_timings(request: web.Request) -> web.Response:
     step = int_param(request.match_info["step"], "step")
-    view = request.app[LIVE]
+    view = await view_of(request)
     if step > (await view.current()).current_step:
         return json_error(404, f"step {step} does not exist yet")
     return web.json_response({"step": step, "learners": view.metrics.step_timings(step)})
@@ -115,7 +115,7 @@ async def step_timings(request: web.Request) -> web.Response:
 async def list_metrics(request: web.Request) -> web.Response:
     since = int_param(request.query.get("since", "0"), "since")
     limit = int_param(request.query.get("limit", str(MAX_METRICS_PAGE)), "limit", minimum=1)
-    store: MetricsStore = request.app[LIVE].metrics
+    store: MetricsStore = (await view_of(request)).metrics
     docs, next_cursor = store.since(since, min(limit, MAX_METRICS_PAGE))
     return web.json_response(
         {"documents": [d.to_json() for d in docs], "next": next_cursor, "end": store.end}
@@ -130,7 +130,7 @@ async def post_metrics(request: web.Request) -> web.Response:
         body = parse_json_body(raw)
     except ValueError:
         return json_error(400, "request body is not valid JSON (or nested too deep)")
-    view = request.app[LIVE]
+    view = await view_of(request)
     doc, new = await view.inbox.accept(body)
     if new and view.relay is not None:
         view.relay.forward(doc)
@@ -140,7 +140,7 @@ async def post_metrics(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: every live event as `event: <type>` with a JSON `data` line.
     `Last-Event-ID` (sent by browsers on reconnect) replays what was missed, if recent."""
-    bus = request.app[LIVE].bus
+    bus = (await view_of(request)).bus
     after = request.headers.get("Last-Event-ID") or request.query.get("after")
     after_id = int_param(after, "Last-Event-ID") if after else None
     response = web.StreamResponse(
@@ -189,13 +189,14 @@ def live_routes() -> list[web.RouteDef]:
         web.get("/v1/metrics", list_metrics),
         web.post("/v1/metrics", post_metrics),
         web.get("/v1/stream", events),
+        web.get("/v1/trainings", list_trainings),
     ]
 
 
 async def _end_streams(app: web.Application) -> None:
-    view = app.get(LIVE)
-    if view is not None:
-        view.bus.close()  # before the server waits for open requests: streams end at once
+    trainings = app.get(TRAININGS)
+    if trainings is not None:
+        trainings.close_streams()  # before the server waits for open requests: streams end
 
 
 def install_live_routes(app: web.Application) -> None:
@@ -210,8 +211,11 @@ async def run_live_view(app: web.Application, source: LiveSource) -> AsyncIterat
     # Its own read-only client: the view's polling never waits behind the node's transactions.
     contract = SwarmContract(w3=connect(source.rpc_url), address=source.contract_address)
     view = LiveView(contract=contract, sentinel_url=source.sentinel_url)
-    app[LIVE] = view
+    app[TRAININGS] = TrainingViews(
+        default=view, rpc_url=source.rpc_url, sentinel_url=source.sentinel_url
+    )
     app[RPC_URL] = source.rpc_url
     view.start()
     yield
+    await app[TRAININGS].stop()
     await view.stop()

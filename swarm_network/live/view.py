@@ -15,6 +15,7 @@ from swarm_network.live.inbox import MetricsInbox
 from swarm_network.live.metrics_store import MetricsStore
 from swarm_network.live.relay import MetricsRelay
 from swarm_network.live.state import LiveState
+from swarm_network.trainings import DEFAULT_TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,15 @@ CATCH_UP_WAIT_S = 10.0
 
 class LiveView:
     def __init__(
-        self, *, contract: SwarmContract, sentinel_url: str | None, poll_s: float | None = None
+        self,
+        *,
+        contract: SwarmContract,
+        sentinel_url: str | None,
+        poll_s: float | None = None,
+        training: str = DEFAULT_TRAINING,
     ) -> None:
         self.contract = contract
+        self.training = training
         self.state = LiveState()
         self.bus = EventBus()
         self.follower = ChainFollower(
@@ -43,7 +50,7 @@ class LiveView:
         self.relay = (
             None
             if sentinel_url is None
-            else MetricsRelay(sentinel_url=sentinel_url, inbox=self.inbox)
+            else MetricsRelay(sentinel_url=sentinel_url, inbox=self.inbox, training=training)
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

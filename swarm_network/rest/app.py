@@ -22,6 +22,7 @@ from swarm_network.chain import SwarmContract
 from swarm_network.dashboard import dashboard_routes
 from swarm_network.json_body import parse_json_body
 from swarm_network.live import install_live_routes
+from swarm_network.live.trainings import view_of
 from swarm_network.pipeline.rest import PIPELINE_ROUTES
 from swarm_network.rest.chain_feed import SEND_METHOD, ChainHead, answer_events
 from swarm_network.rest.errors import json_error, json_errors
@@ -70,8 +71,9 @@ async def join(request: web.Request) -> web.Response:
     # The first read of the chain id is a chain call: never on the event loop, which also
     # serves the sentinel's own chain.
     chain_id = await asyncio.to_thread(lambda: ctx.contract.chain_id)
+    # `result` names the contract of the training joined (the default one: ctx.contract)
     return web.json_response(
-        {**result, "contract_address": ctx.contract.address, "chain_id": chain_id}
+        {"contract_address": ctx.contract.address, "chain_id": chain_id, **result}
     )
 
 
@@ -132,12 +134,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     the one that sees every transaction."""
     ctx = request.app[CONTEXT]
     if ctx.sentinel_url is None:
+        view = await view_of(request)  # `?training=`: that training's contract
         return await answer_events(
             request,
             _chain_head(request.app),
             request.app[HTTP],
             ctx.chain_rpc_url,
-            ctx.contract.address,
+            view.contract.address,
         )
     try:
         async with request.app[HTTP].get(

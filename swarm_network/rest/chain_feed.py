@@ -52,7 +52,7 @@ class ChainHead:
         self.number = -1
         self._changed = asyncio.Condition()
         self._poked = asyncio.Event()
-        self._log_ranges: OrderedDict[tuple[int, int], asyncio.Task[Any]] = OrderedDict()
+        self._log_ranges: OrderedDict[tuple[str, int, int], asyncio.Task[Any]] = OrderedDict()
 
     def poke(self) -> None:
         """A transaction went through: read the head now."""
@@ -77,7 +77,7 @@ class ChainHead:
         self, session: aiohttp.ClientSession, rpc_url: str, address: str, first: int, last: int
     ) -> asyncio.Task[Any]:
         """The contract's logs of blocks first..last: one request for every waiter asking."""
-        key = (first, last)
+        key = (address, first, last)
         task = self._log_ranges.get(key)
         if task is None or (task.done() and task.exception() is not None):
             query = {"address": address, "fromBlock": hex(first), "toBlock": hex(last)}

@@ -11,15 +11,22 @@ from typing import Any
 from swarm_network.pipeline.rest import OPENAPI_PATHS as PIPELINE_PATHS
 from swarm_network.rest.openapi_live import (
     ADDRESS,
+    HASH,
     HISTORY_ROW,
     LIVE_EVENT_TYPES,
     METRICS_DOCUMENT,
+    NULLABLE_HASH,
     SSE_EVENT,
     TIMINGS,
 )
+from swarm_network.rest.openapi_trainings import (
+    JOIN_TRAINING,
+    TRAINING_ENTRY,
+    TRAINING_STATE,
+    TRAININGS_PATH,
+    add_training_param,
+)
 
-HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
-NULLABLE_HASH = {**HASH, "nullable": True}
 ERROR = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
@@ -92,10 +99,7 @@ STEP = {
 TRAINING = {
     "type": "object",
     "properties": {
-        "state": {
-            "type": "string",
-            "enum": ["not_started", "training", "waiting_for_quorum", "done"],
-        },
+        "state": TRAINING_STATE,
         "configured": {"type": "boolean"},
         "min_peers": {"type": "integer"},
         "effective_quorum": {"type": "integer"},
@@ -152,6 +156,7 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
+        "/v1/trainings": TRAININGS_PATH,
         "/v1/training": {
             "get": {
                 "summary": "The training: settings, open step, state",
@@ -355,6 +360,7 @@ OPENAPI: dict[str, Any] = {
                                     "file_url": {"type": "string"},
                                     "signature": {"type": "string"},
                                     "token": {"type": "string"},
+                                    "training": JOIN_TRAINING,
                                 },
                             }
                         }
@@ -377,12 +383,15 @@ OPENAPI: dict[str, Any] = {
             "Contribution": CONTRIBUTION,
             "Step": STEP,
             "Training": TRAINING,
+            "TrainingEntry": TRAINING_ENTRY,
             "Timings": TIMINGS,
             "MetricsDocument": METRICS_DOCUMENT,
             "HistoryRow": HISTORY_ROW,
         }
     },
 }
+
+add_training_param(OPENAPI["paths"])
 
 # The pipeline routes describe themselves beside their handlers (swarm_network/pipeline/rest.py).
 OPENAPI["paths"].update(PIPELINE_PATHS)

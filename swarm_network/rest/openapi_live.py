@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
+NULLABLE_HASH = {**HASH, "nullable": True}
 
 TIMINGS: dict[str, Any] = {
     "type": "object",

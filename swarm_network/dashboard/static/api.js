@@ -6,6 +6,15 @@ export const EVENT_TYPES = [
   "training_state", "metrics",
 ];
 
+// The training this page shows: `?training=NAME` in the page's address (default: "default").
+export const TRAINING = new URLSearchParams(location.search).get("training") || "default";
+
+// `path` of the training this page shows (the default training needs no parameter).
+export function ofTraining(path) {
+  if (TRAINING === "default") return path;
+  return `${path}${path.includes("?") ? "&" : "?"}training=${encodeURIComponent(TRAINING)}`;
+}
+
 export async function getJson(path) {
   const response = await fetch(path, { cache: "no-store" });
   if (!response.ok) throw new Error(`${path} answered ${response.status}`);
@@ -16,7 +25,7 @@ export async function getJson(path) {
 export async function metricsSince(cursor) {
   const documents = [];
   for (let page = 0; page < 1000; page++) {
-    const body = await getJson(`/v1/metrics?since=${cursor}`);
+    const body = await getJson(ofTraining(`/v1/metrics?since=${cursor}`));
     documents.push(...body.documents);
     cursor = body.next;
     if (cursor >= body.end || body.documents.length === 0) break;
@@ -26,7 +35,7 @@ export async function metricsSince(cursor) {
 
 // The browser reconnects by itself (and sends Last-Event-ID, so nothing recent is missed).
 export function follow(onEvent, onConnection) {
-  const source = new EventSource("/v1/stream");
+  const source = new EventSource(ofTraining("/v1/stream"));
   source.onopen = () => onConnection(true);
   source.onerror = () => onConnection(false);
   for (const type of EVENT_TYPES) {

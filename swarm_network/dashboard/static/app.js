@@ -1,11 +1,11 @@
 // The dashboard: reads the REST API once, then stays current from /v1/stream.
 // Everything from the network is put in the page as text (never as HTML).
 
-import { follow, getJson, metricsSince } from "./api.js";
+import { TRAINING, follow, getJson, metricsSince, ofTraining } from "./api.js";
 import { PHASES, colour, lineChart, setBars, setLines, stackedBars } from "./charts.js";
 
 const state = {
-  self: null, training: null, nodes: [], steps: [], cursor: 0,
+  self: null, training: null, trainings: [], nodes: [], steps: [], cursor: 0,
   metrics: new Map(), // address (lowercase) -> Map(step -> {metrics, timings})
   events: [],
 };
@@ -45,10 +45,12 @@ function addMetrics(doc) {
 }
 
 async function refreshChainViews() {
-  const [training, nodes, steps] = await Promise.all([
-    getJson("/v1/training"), getJson("/v1/nodes"), getJson("/v1/steps?limit=100"),
+  const [training, nodes, steps, trainings] = await Promise.all([
+    getJson(ofTraining("/v1/training")), getJson(ofTraining("/v1/nodes")),
+    getJson(ofTraining("/v1/steps?limit=100")), getJson("/v1/trainings"),
   ]);
   state.training = training;
+  state.trainings = trainings.trainings;
   state.nodes = nodes.nodes;
   state.steps = steps.steps;
   render();
@@ -89,6 +91,26 @@ function onConnection(up) {
 }
 
 // ------------------------------------------------------------------ overview
+
+// The swarm's trainings; choosing another loads the page for it (`?training=`).
+function renderTrainingChoice() {
+  const select = document.getElementById("training-select");
+  const names = state.trainings.map((t) => t.name);
+  if (!names.includes(TRAINING)) names.push(TRAINING);
+  if ([...select.options].map((o) => o.value).join("\n") !== names.join("\n")) {
+    select.replaceChildren(...names.map((name) => {
+      const entry = state.trainings.find((t) => t.name === name);
+      const text = entry ? `${name} (${entry.state}, ${entry.learners} learners)` : name;
+      return el("option", { value: name }, text);
+    }));
+  } else {
+    for (const option of select.options) {
+      const entry = state.trainings.find((t) => t.name === option.value);
+      if (entry) option.textContent = `${entry.name} (${entry.state}, ${entry.learners} learners)`;
+    }
+  }
+  select.value = TRAINING;
+}
 
 function renderTraining() {
   const t = state.training;
@@ -255,6 +277,7 @@ function render() {
   const address = route();
   document.getElementById("overview").hidden = address !== null;
   document.getElementById("node-page").hidden = address === null;
+  renderTrainingChoice();
   if (address) {
     renderNodePage(address);
   } else {
@@ -277,6 +300,11 @@ async function main() {
     select.onchange = () => { select.dataset.chosen = "yes"; render(); };
   }
   window.addEventListener("hashchange", render);
+  document.getElementById("training-select").onchange = (event) => {
+    const query = new URLSearchParams(location.search);
+    query.set("training", event.target.value);
+    location.search = query.toString(); // a fresh page: nothing of the other training stays
+  };
   state.self = await getJson("/v1/health");
   document.getElementById("this-node").textContent = `${state.self.role} ${state.self.address}`;
   follow(onEvent, onConnection); // first, so that nothing between the reads below is missed
