@@ -156,7 +156,7 @@ class Admission:
             )
             self._contract.add_training(name, address)
             log.info("training %s started, its contract at %s", name, address)
-        contract = self._client(address)
+        contract = self._training_client(address)
         self._trainings[name] = contract
         sentinel = self._contract.account.address
         for node in self._contract.nodes():
@@ -164,7 +164,7 @@ class Admission:
                 self._enrol_network(contract, node.address, node.file_url)
         return contract
 
-    def _client(self, address: str) -> SwarmContract:
+    def _training_client(self, address: str) -> SwarmContract:
         return SwarmContract(
             w3=self._contract.w3,
             address=address,
@@ -176,7 +176,7 @@ class Admission:
         """Every network node is a network node of every training: learners look for the
         archived models among a training's network nodes, and each SN node archives all."""
         for at in self._contract.named_trainings().values():
-            self._enrol_network(self._client(at), address, file_url)
+            self._enrol_network(self._training_client(at), address, file_url)
 
     @staticmethod
     def _enrol_network(training: SwarmContract, address: str, file_url: str) -> None:

@@ -44,6 +44,7 @@ class Refusal(StrEnum):
     NOT_A_PARTICIPANT = "node did not take part in this step"
     ALREADY_FINISHED = "node has already finished"
     FINISHED = "node has finished training"
+    TRAINING_NAME_TAKEN = "a training of that name exists already"
 
 
 def refused(refusal: Refusal) -> Any:

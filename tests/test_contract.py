@@ -76,6 +76,21 @@ def test_only_the_sentinel_may_enroll(swarm: DeployedSwarm) -> None:
     assert swarm.admin.summary().learner_count == N_LEARNERS + 1
 
 
+def test_only_the_sentinel_records_named_trainings_once_each(swarm: DeployedSwarm) -> None:
+    elsewhere = Account.create().address
+    assert swarm.admin.named_trainings() == {} and swarm.admin.training_of("alpha") is None
+    with refused(Refusal.ONLY_SENTINEL):
+        swarm.learners[0].add_training("alpha", elsewhere)
+    with refused(Refusal.ZERO_ADDRESS):
+        swarm.admin.add_training("alpha", "0x" + "00" * 20)
+    swarm.admin.add_training("alpha", elsewhere)
+    with refused(Refusal.TRAINING_NAME_TAKEN):
+        swarm.admin.add_training("alpha", swarm.admin.address)
+    swarm.admin.add_training("beta", swarm.admin.address)
+    assert swarm.admin.training_of("alpha") == elsewhere
+    assert swarm.admin.named_trainings() == {"alpha": elsewhere, "beta": swarm.admin.address}
+
+
 def test_configure_once(swarm: DeployedSwarm) -> None:
     with refused(Refusal.NOT_A_LEARNER):
         swarm.admin.configure_training(
