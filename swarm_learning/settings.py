@@ -77,9 +77,12 @@ class LearnerSettings:
     num_samples: int | None = None  # local training samples: the weight when weighing by samples
     total_epochs: int | None = None  # progress messages and the metrics' `progress`
     use_adaptive_sync: bool = False  # the interval follows the agreed validation loss
-    # One of CHECKIN_MODES. HPE's default is "snapshot"; ours stays "inactive" (a learner
-    # that stops leaves the quorum) until the other modes have run in the chaos trials.
-    checkin_model_on_train_end: str = "inactive"
+    # One of CHECKIN_MODES. HPE's default, so that HPE programs that leave it out behave as
+    # documented: a learner that stops early (less data, fewer epochs) keeps its work in the
+    # merges of those still training, instead of the swarm losing it for the rest of the
+    # training. The price: it waits for the last of them (at most final_timeout_s when one
+    # died in the last step, `after_stop.await_training_step`).
+    checkin_model_on_train_end: str = "snapshot"
     training_contract: str = DEFAULT_TRAINING  # which training of the swarm to join
     ml_platform: str = "PYTORCH"  # which callback the program uses (checked by it)
     merge_method: str = DEFAULT_METHOD

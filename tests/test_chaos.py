@@ -10,6 +10,11 @@ merges them) and kills it after a random part of a second: the moment falls anyw
 round, transfers and merges included. The seed of each trial is printed (`pytest -s`), and a
 trial is replayed with `SWARM_CHAOS_SEED=<seed>`.
 
+The learners take the default `checkinModelOnTrainEnd` (snapshot), and one of them stops
+EARLY_STOP steps before the others: from then on it is recorded as stopped and contributes its
+snapshot to every later step, so kills fall on a swarm with a stopped member too (the stopped
+learner itself may be killed and started again: it is not finished).
+
 Marked `chaos`: `pytest -m chaos` runs only these, `-m "not chaos"` leaves them out. The quick
 suite runs `SWARM_CHAOS_TRIALS` (default 1) learner trials and the sentinel trial: 2 trials, a
 few minutes on a loaded 2-core machine; a full run sets it to 10.
@@ -38,6 +43,9 @@ PROGRAM = Path(__file__).with_name("churn_program.py")
 LEARNERS = 4
 STEPS = 20
 KILLS_PER_TRIAL = 3
+#: How many steps before the others `EARLY_LEARNER` stops (inside the steps kills fall in).
+EARLY_STOP = 5
+EARLY_LEARNER = "l0"
 TRIALS = int(os.environ.get("SWARM_CHAOS_TRIALS", "1"))
 BASE_SEED = int(os.environ.get("SWARM_CHAOS_SEED", "1400"))
 ENV = {
@@ -98,7 +106,8 @@ class Trial:
         run = self.restarts.get(name, 0)
         self.restarts[name] = run + 1
         assert self.swarm.sentinel_rest is not None
-        args = ["--steps", str(STEPS), "--sync-frequency", "4", "--min-peers", "2"]
+        steps = STEPS - EARLY_STOP if name == EARLY_LEARNER else STEPS
+        args = ["--steps", str(steps), "--sync-frequency", "4", "--min-peers", "2"]
         args += ["--data-seed", str(int(name[1:]))]
         self.procs[name] = self.swarm._spawn(
             f"{name}-run{run}",
@@ -206,6 +215,7 @@ def run_trial(trial: Trial, *, sentinel_kills: int) -> None:
     hashes = trial.final_hashes()
     assert set(hashes.values()) == {final.model_hash}, (hashes, final, trial.report())
     dissents = assert_no_bad_merge(trial, final.step)
+    assert_early_learner_took_part_after_its_stop(trial, final.step)
     print(f"chaos trial seed {trial.seed}: ok; dissents {dissents}; {trial.events}", flush=True)
 
 
@@ -236,6 +246,19 @@ def assert_no_bad_merge(trial: Trial, final_step: int) -> list[tuple[str, int]]:
                     name, row, after, trial.report(),
                 )  # fmt: skip
     return dissents
+
+
+def assert_early_learner_took_part_after_its_stop(trial: Trial, final_step: int) -> None:
+    """The snapshot mode ran: the early learner is recorded as stopped, and checked in for
+    steps after its own last one (all but the last are opened by learners still training)."""
+    address = trial.addresses[EARLY_LEARNER]
+    assert trial.contract.is_stopped(address), trial.report()
+    after = [
+        k
+        for k in range(STEPS - EARLY_STOP + 1, final_step + 1)
+        if address in trial.contract.step(k).participants
+    ]
+    assert after, (final_step, trial.report())
 
 
 def _recovered(trial: Trial, name: str, after: dict, agreed: dict[int, str | None]) -> bool:
