@@ -235,7 +235,15 @@ def test_learners_syncing_per_epoch_and_every_k_batches_train_together(tmp_path:
         json.loads(line)
         for line in (tmp_path / names[0] / "model" / "sync_steps.jsonl").read_text().splitlines()
     ]
-    assert [r["step"] for r in rows] == list(range(1 + epochs))
+    # Its own training: one step per epoch, plus the first. Stopped then (snapshot, the
+    # default), it offers its last weights in every step the other learner still trains.
+    own, after = rows[: 1 + epochs], rows[1 + epochs :]
+    assert [r["step"] for r in own] == list(range(1 + epochs))
+    other = [
+        json.loads(line)
+        for line in (tmp_path / names[1] / "model" / "sync_steps.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in after] == list(range(1 + epochs, other[-1]["step"] + 1))
     log = (tmp_path / "logs" / f"{names[0]}.log").read_text()
     per_epoch = re.search(r"\((\d+) batches/epoch\)", log)
     assert per_epoch is not None, log
@@ -244,7 +252,7 @@ def test_learners_syncing_per_epoch_and_every_k_batches_train_together(tmp_path:
         assert began <= row["started_at"] <= row["ended_at"] <= ended
         assert row["ended_at"] - row["started_at"] == pytest.approx(row["total_s"], abs=0.05)
         assert row["train_s"] >= 0
+    for row in own:
         assert set(row["metrics"]) >= {"val_loss", "val_accuracy"}
-    assert all(r["train_s"] > 0 and "loss" in r["metrics"] for r in rows[1:])
-    other = (tmp_path / names[1] / "model" / "sync_steps.jsonl").read_text().splitlines()
-    assert len(other) > len(rows)  # every 9 batches: more steps than one per epoch
+    assert all(r["train_s"] > 0 and "loss" in r["metrics"] for r in own[1:])
+    assert len(other) > len(own)  # every 9 batches: more steps than one per epoch
