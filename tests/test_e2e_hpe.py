@@ -5,26 +5,17 @@ epochs; what each learner contributed is read back from the chain."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from hpe_swarm import ENV, PROGRAM, TIMEOUT_S
 
 from swarm_learning.adaptive_sync import next_interval
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
 from swarm_network.chain import SwarmContract, connect
 
 pytestmark = pytest.mark.slow  # about a minute per swarm on an idle 2-core machine
-
-PROGRAM = Path(__file__).with_name("hpe_program.py")
-ENV = {
-    "SWARM_GRACE_SECONDS": "2",
-    "SWARM_PEER_TIMEOUT": "5",
-    "SWARM_FINAL_TIMEOUT": "60",
-    "SWARM_TORCH_THREADS": "1",
-}
-TIMEOUT_S = 300
 
 
 def run(swarm: LocalSwarm, learners: dict[str, list[str]]):

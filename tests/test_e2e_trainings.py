@@ -17,17 +17,10 @@ from typing import Any
 
 import pytest
 import requests
+from hpe_swarm import ENV, PROGRAM, TIMEOUT_S
 
 from swarm_learning.demo.local_swarm import LocalSwarm, NodeProcess
 
-PROGRAM = Path(__file__).with_name("hpe_program.py")
-ENV = {
-    "SWARM_GRACE_SECONDS": "2",
-    "SWARM_PEER_TIMEOUT": "5",
-    "SWARM_FINAL_TIMEOUT": "60",
-    "SWARM_TORCH_THREADS": "1",
-}
-TIMEOUT_S = 300
 #: learner -> (training, which node it joins through, its data seed)
 LEARNERS = {
     "a1": ("alpha", "sentinel", 1),

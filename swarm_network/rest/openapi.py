@@ -18,6 +18,7 @@ from swarm_network.rest.openapi_live import (
     NULLABLE_HASH,
     SSE_EVENT,
     TIMINGS,
+    ok_response,
 )
 from swarm_network.rest.openapi_trainings import (
     JOIN_TRAINING,
@@ -32,16 +33,6 @@ ERROR = {
     "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
     "required": ["error", "status"],
 }
-
-
-def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
-        "default": {
-            "description": "error (4xx bad input, 503 chain unavailable)",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        },
-    }
 
 
 NODE = {
@@ -130,18 +121,21 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/v1/health": {
-            "get": {"summary": "Liveness", "responses": _ok({"type": "object"}, "node is up")}
+            "get": {
+                "summary": "Liveness",
+                "responses": ok_response({"type": "object"}, "node is up"),
+            }
         },
         "/v1/chain": {
             "get": {
                 "summary": "Chain id, block number, contract address, RPC URL",
-                "responses": _ok({"type": "object"}, "chain facts"),
+                "responses": ok_response({"type": "object"}, "chain facts"),
             }
         },
         "/v1/nodes": {
             "get": {
                 "summary": "Every enrolled node with its status",
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -160,7 +154,7 @@ OPENAPI: dict[str, Any] = {
         "/v1/training": {
             "get": {
                 "summary": "The training: settings, open step, state",
-                "responses": _ok({"$ref": "#/components/schemas/Training"}, "training"),
+                "responses": ok_response({"$ref": "#/components/schemas/Training"}, "training"),
             }
         },
         "/v1/steps": {
@@ -169,7 +163,7 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}
                 ],
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -190,21 +184,21 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {"name": "step", "in": "path", "required": True, "schema": {"type": "integer"}}
                 ],
-                "responses": _ok({"$ref": "#/components/schemas/Step"}, "the step"),
+                "responses": ok_response({"$ref": "#/components/schemas/Step"}, "the step"),
             }
         },
         "/v1/nodes/{address}": {
             "get": {
                 "summary": "One enrolled node",
                 "parameters": [ADDRESS_PARAM],
-                "responses": _ok({"$ref": "#/components/schemas/Node"}, "the node"),
+                "responses": ok_response({"$ref": "#/components/schemas/Node"}, "the node"),
             }
         },
         "/v1/nodes/{address}/metrics": {
             "get": {
                 "summary": "A learner's metrics and timings, one row per step, oldest first",
                 "parameters": [ADDRESS_PARAM],
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -223,7 +217,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Every learner's timings of one step (check-in, wait, transfer, merge)",
                 "parameters": [STEP_PARAM],
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -252,7 +246,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 ],
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -277,7 +271,7 @@ OPENAPI: dict[str, Any] = {
                         }
                     }
                 },
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "properties": {
@@ -309,7 +303,7 @@ OPENAPI: dict[str, Any] = {
                         # OpenAPI 3.0: the schema of an event stream describes each event
                         "content": {"text/event-stream": {"schema": SSE_EVENT}},
                     },
-                    "default": _ok({}, "")["default"],
+                    "default": ok_response({}, "")["default"],
                 },
             }
         },
@@ -332,7 +326,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": -1}},
                     {"name": "timeout", "in": "query", "schema": {"type": "number"}},
                 ],
-                "responses": _ok(
+                "responses": ok_response(
                     {
                         "type": "object",
                         "required": ["head", "logs"],
@@ -366,13 +360,13 @@ OPENAPI: dict[str, Any] = {
                         }
                     }
                 },
-                "responses": _ok({"type": "object"}, "enrolled (or already enrolled)"),
+                "responses": ok_response({"type": "object"}, "enrolled (or already enrolled)"),
             }
         },
         "/rpc": {
             "post": {
                 "summary": "Ethereum JSON-RPC, passed through to the chain",
-                "responses": _ok({"type": "object"}, "JSON-RPC response"),
+                "responses": ok_response({"type": "object"}, "JSON-RPC response"),
             }
         },
     },

@@ -9,6 +9,18 @@ ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "sha256, hex"}
 NULLABLE_HASH = {**HASH, "nullable": True}
 
+
+def ok_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An operation's responses: `schema` on 200, the JSON error document otherwise."""
+    return {
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}},
+        "default": {
+            "description": "error (4xx bad input, 503 chain unavailable)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    }
+
+
 TIMINGS: dict[str, Any] = {
     "type": "object",
     "description": "one sync step as the learner timed it: wall-clock start and end (unix "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swarm_network.rest.openapi_live import ADDRESS, NULLABLE_HASH
+from swarm_network.rest.openapi_live import ADDRESS, NULLABLE_HASH, ok_response
 
 TRAINING_STATE = {
     "type": "string",
@@ -55,28 +55,18 @@ TRAININGS_PATH: dict[str, Any] = {
     "get": {
         "summary": "The swarm's trainings (each its own contract, members, steps and model), "
         "the default one first",
-        "responses": {
-            "200": {
-                "description": "trainings",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "trainings": {
-                                    "type": "array",
-                                    "items": {"$ref": "#/components/schemas/TrainingEntry"},
-                                }
-                            },
-                        }
+        "responses": ok_response(
+            {
+                "type": "object",
+                "properties": {
+                    "trainings": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/TrainingEntry"},
                     }
                 },
             },
-            "default": {
-                "description": "error (503 chain unavailable)",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        },
+            "trainings",
+        ),
     }
 }
 
