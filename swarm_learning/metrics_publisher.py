@@ -12,7 +12,7 @@ import requests
 
 from swarm_network.backoff import Backoff
 from swarm_network.metrics_doc import MetricsDocument
-from swarm_network.trainings import DEFAULT_TRAINING
+from swarm_network.trainings import DEFAULT_TRAINING, training_query
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ RETRY = Backoff(first_s=0.5, max_s=5.0, deadline_s=60.0)
 class MetricsPublisher:
     def __init__(self, sn_url: str, training: str = DEFAULT_TRAINING) -> None:
         self.url = f"{sn_url}/v1/metrics"
-        self._params = {} if training == DEFAULT_TRAINING else {"training": training}
+        self._params = training_query(training)
         self._queue: queue.Queue[MetricsDocument | None] = queue.Queue(maxsize=QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
         self._thread.start()

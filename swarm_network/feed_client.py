@@ -10,7 +10,7 @@ import requests
 
 from swarm_network.chain.events import ChainEvent, decode_events
 from swarm_network.errors import ChainUnavailable
-from swarm_network.trainings import DEFAULT_TRAINING
+from swarm_network.trainings import DEFAULT_TRAINING, training_query
 
 #: Beyond the server's own wait: how long an answer may take to come back.
 ANSWER_MARGIN_S = 10.0
@@ -27,7 +27,7 @@ class EventFeed:
 
     def __init__(self, sn_url: str, training: str = DEFAULT_TRAINING) -> None:
         self.url = f"{sn_url.rstrip('/')}/v1/events"
-        self._training = {} if training == DEFAULT_TRAINING else {"training": training}
+        self._training = training_query(training)
         self._http = requests.Session()
 
     def wait(self, *, after: int, timeout_s: float) -> FeedUpdate:

@@ -24,6 +24,12 @@ TRAINING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_TRAININGS = 64
 
 
+def training_query(name: str) -> dict[str, str]:
+    """The query parameters that select a training in the REST API (none for the default,
+    so that clients of one training send what they always sent)."""
+    return {} if name == DEFAULT_TRAINING else {"training": name}
+
+
 def checked_training_name(name: object) -> str:
     """The name, if it is one a training may have (InvalidRequest otherwise)."""
     if not isinstance(name, str) or not TRAINING_NAME_RE.fullmatch(name):

@@ -13,7 +13,7 @@ from rich.text import Text
 from swarm_network.defaults import DEFAULT_SN_URL
 from swarm_network.http_json import get_json
 from swarm_network.text_table import console, rich_table
-from swarm_network.trainings import DEFAULT_TRAINING
+from swarm_network.trainings import DEFAULT_TRAINING, training_query
 
 HASH_SHOWN = 12  # hex digits of a hash in the steps table
 
@@ -44,7 +44,7 @@ def run_status_command(args: argparse.Namespace) -> int:
 
 def training_url(url: str, training: str, **params: object) -> str:
     """`url` with its query: `params`, and the training (left out for the default one)."""
-    query = {**params, **({} if training == DEFAULT_TRAINING else {"training": training})}
+    query = {**params, **training_query(training)}
     return f"{url}?{urlencode(query)}" if query else url
 
 

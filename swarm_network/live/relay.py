@@ -15,7 +15,7 @@ import aiohttp
 from swarm_network.errors import SwarmError
 from swarm_network.live.inbox import MetricsInbox
 from swarm_network.metrics_doc import MetricsDocument
-from swarm_network.trainings import DEFAULT_TRAINING
+from swarm_network.trainings import DEFAULT_TRAINING, training_query
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class MetricsRelay:
     ) -> None:
         """`training`: whose metrics this relay carries (each training has its own)."""
         self.sentinel_url = sentinel_url
-        self._training = {} if training == DEFAULT_TRAINING else {"training": training}
+        self._training = training_query(training)
         self.inbox = inbox
         self.interval_s = interval_s
         self._outbox: deque[MetricsDocument] = deque(maxlen=OUTBOX_LIMIT)

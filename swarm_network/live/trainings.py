@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from swarm_network.chain import SwarmContract, connect
-from swarm_network.errors import InvalidRequest
 from swarm_network.live.view import LiveView
 from swarm_network.trainings import (
     DEFAULT_TRAINING,
@@ -88,9 +87,7 @@ async def view_of(request: web.Request) -> LiveView:
     """The live view of the training the request names (`?training=`, default: `default`)."""
     name = training_param(request)
     try:
-        return await request.app[TRAININGS].get(name)
-    except InvalidRequest as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from None
+        return await request.app[TRAININGS].get(name)  # a malformed name: 400 (`rest.errors`)
     except UnknownTraining:
         raise web.HTTPNotFound(reason=f"this swarm has no training named {name!r}") from None
 

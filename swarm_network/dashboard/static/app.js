@@ -97,18 +97,15 @@ function renderTrainingChoice() {
   const select = document.getElementById("training-select");
   const names = state.trainings.map((t) => t.name);
   if (!names.includes(TRAINING)) names.push(TRAINING);
+  const label = (name) => {
+    const entry = state.trainings.find((t) => t.name === name);
+    return entry ? `${name} (${entry.state}, ${entry.learners} learners)` : name;
+  };
+  // Options are replaced only when the list changes, so an open list stays open.
   if ([...select.options].map((o) => o.value).join("\n") !== names.join("\n")) {
-    select.replaceChildren(...names.map((name) => {
-      const entry = state.trainings.find((t) => t.name === name);
-      const text = entry ? `${name} (${entry.state}, ${entry.learners} learners)` : name;
-      return el("option", { value: name }, text);
-    }));
-  } else {
-    for (const option of select.options) {
-      const entry = state.trainings.find((t) => t.name === option.value);
-      if (entry) option.textContent = `${entry.name} (${entry.state}, ${entry.learners} learners)`;
-    }
+    select.replaceChildren(...names.map((name) => el("option", { value: name }, label(name))));
   }
+  for (const option of select.options) option.textContent = label(option.value);
   select.value = TRAINING;
 }
 
