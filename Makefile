@@ -45,8 +45,10 @@ tests/anvil/node_modules/.package-lock.json: tests/anvil/package.json tests/anvi
 demo: setup
 	$(BIN)/swarm demo
 
+# Two workers, a test module each (`loadscope`: a module's shared swarm is started once): most
+# of an end-to-end test is waiting for blocks and peers, so two run side by side on 2 cores.
 test: setup-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 lint: setup
 	$(BIN)/ruff check .

@@ -21,7 +21,10 @@ from eth_account.signers.local import LocalAccount
 
 from sentinel.chain.rpc_format import SERVER_ERROR
 
-ENDLESS_LOOP = bytes.fromhex("5b600056")  # JUMPDEST PUSH1 0 JUMP
+# JUMPDEST x 250, PUSH1 0, JUMP: an endless loop at about 1 gas per instruction (JUMPDEST costs
+# 1), so that it meets the CPU deadline long before the gas cap, also where py-evm is fast (a
+# loop of JUMPDEST PUSH1 JUMP alone, 4 gas per instruction, burnt the 5 M cap within 1 s here).
+ENDLESS_LOOP = bytes.fromhex("5b" * 250 + "600056")
 GAS_LEFT = bytes.fromhex("5a60005260206000f3")  # returns the GAS opcode's value
 FLOODER_ADDRESS = "127.0.0.2"
 TIMEOUT_MESSAGE = "execution aborted (timeout"
