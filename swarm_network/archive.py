@@ -1,6 +1,12 @@
 """SN nodes keep copies of the agreed models, so a learner that rejoins or joins late can
 catch up even when every learner of that step is gone. Copies are content-addressed and
-verified against the agreed hash on chain before they are kept; the newest `retention` are."""
+verified against the agreed hash on chain before they are kept; the newest `retention` are.
+
+A pass copies the newest agreed models only (at most `BEHIND_STEPS` steps back from the open
+one): when steps come faster than passes (small models), the steps in between are skipped,
+since catching up takes the newest agreed model; each copy is a download and reads that share
+the learners' chain and cores. A holder's file URL is read once and read again only when a
+copy from it fails (it changes when a learner restarts on another port)."""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ from swarm_network.trainings import training_contracts
 log = logging.getLogger(__name__)
 
 ARCHIVE_INTERVAL_S = 0.5
+#: How far back from the open step a pass looks: the step before it may not be settled yet.
+BEHIND_STEPS = 2
 TRAININGS_INTERVAL_S = 2.0  # how soon a new training's agreed models start being archived
 # A copy that failed (no holder answered) is tried again, less and less often, while its step
 # is among the newest `retention`, and given up after the deadline: its holders are gone.
@@ -57,15 +65,15 @@ class ModelArchive:
         self.retention = retention
         self.fetch_timeout_s = fetch_timeout_s
         self.kept: OrderedDict[int, str] = OrderedDict()  # step -> agreed hash, oldest first
-        self._next_step: int | None = None
+        self._next_step = 0  # the oldest step not yet looked at
         # Steps whose copy failed (no holder answered): tried again while still recent.
         self._missing: dict[int, _MissingCopy] = {}
+        self._file_urls: dict[str, str] = {}  # holder address -> file URL, as last read
 
     def archive_new(self) -> list[int]:
         """Copy the agreed models of steps settled since the last call; returns their steps."""
         current = self.contract.current_step()
-        if self._next_step is None:
-            self._next_step = max(0, current - self.retention)
+        self._next_step = max(self._next_step, current - BEHIND_STEPS)
         archived = []
         while self._next_step < current:
             step = self._next_step
@@ -103,11 +111,13 @@ class ModelArchive:
 
     def _copy(self, step: int, agreed: str, *, retry: bool = False) -> bool:
         holders = [c.address for c in self.contract.contributions(step) if c.merged_hash == agreed]
-        urls = [self.contract.node(address).file_url for address in holders]
+        urls = [self._file_url(address) for address in holders]
         result = fetch_many(
             [(url, agreed) for url in urls], self.store, timeout_s=self.fetch_timeout_s
         ).get(agreed)
         if not isinstance(result, Path):
+            for address in holders:  # read again next time: a holder may have moved
+                self._file_urls.pop(address, None)
             level = logging.DEBUG if retry else logging.WARNING
             log.log(level, "agreed model of step %d not archived: %s", step, result)
             return False
@@ -115,6 +125,12 @@ class ModelArchive:
         self._prune()
         log.info("archived agreed model %s of step %d", agreed[:12], step)
         return True
+
+    def _file_url(self, address: str) -> str:
+        url = self._file_urls.get(address)
+        if url is None:
+            url = self._file_urls[address] = self.contract.node(address).file_url
+        return url
 
     def _prune(self) -> None:
         while len(self.kept) > self.retention:

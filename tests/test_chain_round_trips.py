@@ -1,5 +1,6 @@
 """A check-in is one HTTP round trip to the chain (send and receipt in one JSON-RPC batch,
-no dry run), on the real embedded chain behind its real JSON-RPC server."""
+no dry run), and so is a read (no eth_chainId before each eth_call), on the real embedded
+chain behind its real JSON-RPC server."""
 
 from __future__ import annotations
 
@@ -49,3 +50,6 @@ def test_a_check_in_is_one_round_trip_and_a_refusal_still_has_its_type() -> None
         with pytest.raises(StepNotOpen):
             client.check_in(step=0, weight_hash="4" * 64, weightage=1, base_hash=ZERO)
         assert requests_seen == ["POST"]  # the refusal came back in the receipt
+        requests_seen.clear()
+        assert client.step(1).closed
+        assert requests_seen == ["POST"]  # the read alone: web3 asked eth_chainId before it

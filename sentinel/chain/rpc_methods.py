@@ -21,6 +21,7 @@ from eth_tester.backends.pyevm.serializers import (
 )
 
 from sentinel.chain import execution, fees
+from sentinel.chain.call_cache import CallCache
 from sentinel.chain.core import ChainCore
 from sentinel.chain.filters import FilterRegistry
 from sentinel.chain.rpc_format import (
@@ -62,6 +63,7 @@ class RpcMethods:
     def __init__(self, core: ChainCore, *, call_timeout_s: float) -> None:
         self._core = core
         self._call_timeout_s = call_timeout_s
+        self._call_cache = CallCache()
         self._filters = FilterRegistry()
         self._client_version = _client_version()
 
@@ -169,7 +171,13 @@ class RpcMethods:
 
     def _call(self, params: list[Any]) -> str:
         header, request = self._call_params(params)
-        output = execution.call(self._core.chain, header, request, timeout_s=self._call_timeout_s)
+        output = self._call_cache.output(
+            header,
+            request,
+            lambda: execution.call(
+                self._core.chain, header, request, timeout_s=self._call_timeout_s
+            ),
+        )
         return hex_data(output)
 
     def _estimate_gas(self, params: list[Any]) -> str:
