@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 from swarm_learning.merge import Contributor
-from swarm_network.chain.records import Contribution
+from swarm_network.chain import SwarmContract
+from swarm_network.chain.records import ZERO_HASH, Contribution
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ def eligible_contributions(contributions: list[Contribution], base: str) -> list
         if c not in eligible:
             log.warning("%s started from a stale model; not merged", c.address)
     return sorted(eligible, key=lambda c: c.address.lower())
+
+
+def closed_step_contributions(
+    contract: SwarmContract, step: int
+) -> tuple[list[Contribution], list[Contribution]]:
+    """A closed step's contributions as on chain, and those of them to merge: built on the
+    previous step's agreed model (zero for step 0). One round trip for both reads."""
+    on_chain, agreed_base = contract.closed_step(step)
+    return on_chain, eligible_contributions(on_chain, agreed_base or ZERO_HASH)
 
 
 def contributors(eligible: list[Contribution]) -> list[Contributor]:

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from swarm_learning.check_in import check_in
-from swarm_learning.eligibility import contributors, eligible_contributions, refused_mask
+from swarm_learning.eligibility import closed_step_contributions, contributors, refused_mask
 from swarm_learning.finishing import adopt_final_model
 from swarm_learning.merge import OwnModel, merge_step
 from swarm_learning.round_context import RoundContext
@@ -26,7 +26,6 @@ from swarm_learning.round_result import RoundResult, Standing
 from swarm_learning.sharding.round import run_sharded_round
 from swarm_learning.waiting import wait_closed
 from swarm_learning.weights import encode_weights
-from swarm_network.chain.records import ZERO_HASH
 from swarm_network.errors import TrainingEnded
 
 log = logging.getLogger(__name__)
@@ -50,8 +49,7 @@ def run_round(
     checked_in = time.monotonic()
 
     wait_closed(ctx, step, since_block=checked.block, own_hash=checked.weight_hash)
-    on_chain = ctx.contract.contributions(step)
-    eligible = eligible_contributions(on_chain, _agreed_base(ctx, step))
+    on_chain, eligible = closed_step_contributions(ctx.contract, step)
     for c in eligible:
         ctx.peers.url(c.address)  # chain reads, once per peer: not transfer time
     closed = time.monotonic()
@@ -87,13 +85,6 @@ def run_round(
     )
     _log_round(result)
     return merged.arrays, result
-
-
-def _agreed_base(ctx: RoundContext, step: int) -> str:
-    """The model the step's contributions should start from: the previous step's agreed one."""
-    if step == 0:
-        return ZERO_HASH
-    return ctx.contract.step(step - 1).agreed_hash or ZERO_HASH
 
 
 def _log_round(result: RoundResult) -> None:

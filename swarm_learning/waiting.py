@@ -6,11 +6,13 @@ over). The end of the training is awaited in `finishing.py`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from swarm_learning.round_context import RoundContext
-from swarm_network.chain.events import CheckedIn, StepClosed
+from swarm_network.chain.events import ChainEvent, CheckedIn, StepClosed
+from swarm_network.chain.records import StepStatus
 from swarm_network.errors import ChainUnavailable, ContractRevert, SwarmError
 
 log = logging.getLogger(__name__)
@@ -31,15 +33,15 @@ def wait_closed(
     With the SN node's event feed, the learner sleeps until the chain has news (a block after
     `since_block`), starts fetching each other contribution the moment its check-in is seen
     (`own_hash` is not fetched), and returns on the step's close event; without it, it polls.
+    News that is only check-ins for this step is counted into the status read before, so that
+    the steady path reads the chain once per step here; any other news is read afresh.
     """
     started = time.monotonic()
     quorum_seen: float | None = None
     last_close_try = 0.0
     last_log = started
     wake = _Wake(ctx, step, since_block, own_hash)
-    status = ctx.contract.step_status(step)
-    if not status.closed:
-        wake.prefetch_checked_in()
+    status = wake.first_status()
     while not status.closed:
         now = time.monotonic()
         next_deadline = now + WAIT_LOG_EVERY_S
@@ -79,9 +81,22 @@ def wait_closed(
                 next_deadline = min(next_deadline, last_close_try + CLOSE_RETRY_S)
             elif grace_end > now:
                 next_deadline = min(next_deadline, grace_end)
-        if wake.until(next_deadline):
+        news = wake.until(next_deadline)
+        if news.closed:
             return
-        status = ctx.contract.step_status(step)
+        if news.check_ins is None:
+            status = ctx.contract.step_status(step)
+        else:
+            status = dataclasses.replace(status, checked_in=status.checked_in + news.check_ins)
+
+
+@dataclasses.dataclass(frozen=True)
+class _News:
+    """What a wake brought: the step's close, or how many check-ins for it and nothing else
+    (None: something else came, or nothing was heard: the status must be read)."""
+
+    closed: bool = False
+    check_ins: int | None = None
 
 
 class _Wake:
@@ -95,15 +110,19 @@ class _Wake:
         self.own_hash = own_hash
         self._poll_delays = ctx.polling(None).delays()
 
-    def prefetch_checked_in(self) -> None:
-        """Start fetching the contributions already in (their events are behind us)."""
+    def first_status(self) -> StepStatus:
+        """The step's status; with the feed, also start fetching the contributions already
+        in (their events are behind us), read in the same round trip."""
         if self.ctx.feed is None:
-            return
-        for c in self.ctx.contract.contributions(self.step):
-            self._prefetch(c.address, c.weight_hash)
+            return self.ctx.contract.step_status(self.step)
+        status, contributions = self.ctx.contract.status_and_contributions(self.step)
+        if not status.closed:
+            for c in contributions:
+                self._prefetch(c.address, c.weight_hash)
+        return status
 
-    def until(self, deadline: float) -> bool:
-        """Wait for news or `deadline`; True when the news is the step's close."""
+    def until(self, deadline: float) -> _News:
+        """Wait for news or `deadline`."""
         feed = self.ctx.feed
         if feed is not None:
             try:
@@ -112,15 +131,22 @@ class _Wake:
                 log.debug("event feed unavailable (%s): polling once", exc)
             else:
                 self.head = update.head
-                closed = False
-                for event in update.events:
-                    if isinstance(event, CheckedIn) and event.step == self.step:
-                        self._prefetch(event.node, event.weight_hash)
-                    elif isinstance(event, StepClosed) and event.step == self.step:
-                        closed = True
-                return closed
+                return self._news(update.events)
         time.sleep(min(next(self._poll_delays, 0.0), max(0.0, deadline - time.monotonic())))
-        return False
+        return _News()
+
+    def _news(self, events: list[ChainEvent]) -> _News:
+        check_ins: int | None = 0 if events else None
+        for event in events:
+            if isinstance(event, StepClosed) and event.step == self.step:
+                return _News(closed=True)
+            if isinstance(event, CheckedIn) and event.step == self.step:
+                self._prefetch(event.node, event.weight_hash)
+                if check_ins is not None:
+                    check_ins += 1
+            else:
+                check_ins = None
+        return _News(check_ins=check_ins)
 
     def _prefetch(self, address: str, weight_hash: str) -> None:
         if weight_hash != self.own_hash:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from swarm_learning.check_in import check_in
-from swarm_learning.eligibility import eligible_contributions, refused_mask
+from swarm_learning.eligibility import closed_step_contributions, refused_mask
 from swarm_learning.finishing import adopt_final_model
 from swarm_learning.round_context import RoundContext
 from swarm_learning.round_result import RoundResult, Standing
@@ -32,7 +32,7 @@ from swarm_learning.sharding.shard_merge import (
 )
 from swarm_learning.waiting import wait_closed
 from swarm_learning.weights import encode_weights
-from swarm_network.chain.records import ZERO_HASH, Contribution
+from swarm_network.chain.records import Contribution
 from swarm_network.chain.sharding import Sharding, report_shards
 from swarm_network.errors import ContractRevert, SwarmError, TrainingEnded
 
@@ -60,8 +60,7 @@ def run_sharded_round(
     checked_in = time.monotonic()
 
     wait_closed(ctx, step, since_block=checked.block, own_hash=checked.weight_hash)
-    on_chain = ctx.contract.contributions(step)
-    eligible = eligible_contributions(on_chain, _agreed_base(ctx, step))
+    on_chain, eligible = closed_step_contributions(ctx.contract, step)
     for c in eligible:
         ctx.peers.url(c.address)
     closed = time.monotonic()
@@ -134,12 +133,6 @@ def run_sharded_round(
         result.total_s * 1000,
     )
     return merged, result
-
-
-def _agreed_base(ctx: RoundContext, step: int) -> str:
-    if step == 0:
-        return ZERO_HASH
-    return ctx.contract.step(step - 1).agreed_hash or ZERO_HASH
 
 
 def _address(ctx: RoundContext) -> str:

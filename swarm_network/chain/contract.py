@@ -282,6 +282,18 @@ class SwarmContract(SyncCalls):
         fn = getattr(self.contract.functions, function_name)(*args)
         return retrying(function_name, fn.call, retry_s=self.retry_s)
 
+    def _read_together(self, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
+        """Several reads in one JSON-RPC batch: one round trip, all on one block."""
+
+        def batch() -> list[Any]:
+            with self.w3.batch_requests() as requests:
+                for function_name, args in calls:
+                    requests.add(getattr(self.contract.functions, function_name)(*args))
+                return list(requests.execute())
+
+        what = "+".join(name for name, _ in calls)
+        return retrying(what, batch, retry_s=self.retry_s)
+
     def block_number(self) -> int:
         return retrying("eth_blockNumber", lambda: self.w3.eth.block_number, retry_s=self.retry_s)
 
@@ -306,6 +318,25 @@ class SwarmContract(SyncCalls):
 
     def step_status(self, step: int) -> StepStatus:
         return step_status_from_call(self._read("stepStatus", step))
+
+    def status_and_contributions(self, step: int) -> tuple[StepStatus, list[Contribution]]:
+        """`step_status` and `contributions` of one step, in one round trip."""
+        status, contributions = self._read_together(
+            ("stepStatus", (step,)), ("getContributions", (step,))
+        )
+        return step_status_from_call(status), contributions_from_call(contributions)
+
+    def closed_step(self, step: int) -> tuple[list[Contribution], str | None]:
+        """A closed step's contributions and the previous step's agreed hash (None for
+        step 0, or while it is not agreed), in one round trip."""
+        if step == 0:
+            return self.contributions(0), None
+        contributions, previous = self._read_together(
+            ("getContributions", (step,)), ("getStep", (step - 1,))
+        )
+        return contributions_from_call(contributions), step_from_call(
+            step - 1, previous
+        ).agreed_hash
 
     def training_of(self, name: str) -> str | None:
         """The contract of the named training recorded on this (the swarm's first) contract."""
