@@ -10,7 +10,12 @@ two), every learner running `benchmarks/wire/scale_learner.py`: one SGD batch, t
 Prints one row per configuration, over the steps after the first sync (medians over every
 learner and step):
 - step: a learner's whole sync step (check-in + wait + transfer + merge), and its parts;
-  "chain" = check-in + waiting for the close (quorum, the other learners' check-ins, closing);
+  "chain" = check-in + waiting for the close (quorum, the other learners' check-ins, closing),
+  split into what the chain itself costs and what is waiting for peers, from the learners'
+  wall clocks (one machine, one clock): "check-in" (storing the own file and the transaction's
+  round trip), "close" (from the step's last check-in to this learner knowing of the close:
+  the close, its event pushed through the SN node, the closed step's reads) and "peers" (from
+  this learner's check-in to the step's last one: the others still training or merging);
 - bytes in / node: what one learner downloads per step, (participants - 1) x its weight file
   (the payload of the verified peer downloads; HTTP headers are noise next to it);
 - tx / step and gas / step: transactions sent to the SwarmLearning contract for the steps
@@ -57,6 +62,9 @@ class Row:
     learners: int
     step_s: float
     chain_s: float
+    check_in_s: float
+    close_s: float
+    peers_s: float
     transfer_s: float
     merge_s: float
     bytes_in: int
@@ -118,11 +126,23 @@ def run_one(params: int, learners: int, steps: int, timeout_s: float, work_dir: 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rows)
 
+    def checked_in_at(r: dict) -> float:
+        return r["started_at"] + r["check_in_s"]
+
+    last_check_in: dict[int, float] = {}
+    for r in rows:
+        last_check_in[r["step"]] = max(last_check_in.get(r["step"], 0.0), checked_in_at(r))
+    peers = [last_check_in[r["step"]] - checked_in_at(r) for r in rows]
+    close = [max(0.0, r["wait_s"] - wait) for r, wait in zip(rows, peers, strict=True)]
+
     return Row(
         params=params,
         learners=learners,
         step_s=median("total_s"),
         chain_s=statistics.median(r["check_in_s"] + r["wait_s"] for r in rows),
+        check_in_s=median("check_in_s"),
+        close_s=statistics.median(close),
+        peers_s=statistics.median(peers),
         transfer_s=median("transfer_s"),
         merge_s=median("merge_s"),
         bytes_in=int(statistics.median((len(r["participants"]) - 1) * file_bytes for r in rows)),
@@ -151,10 +171,11 @@ def main() -> None:
                 if args.work_dir is None:
                     shutil.rmtree(work, ignore_errors=True)
             print(f"  done in {results[-1].wall_s:.0f} s", file=sys.stderr, flush=True)
-    headers = ["params", "P", "step s", "chain s", "transfer s", "merge s", "MB in / node",
-               "tx / step", "gas / step"]  # fmt: skip
+    headers = ["params", "P", "step s", "chain s", "check-in / close / peers s", "transfer s",
+               "merge s", "MB in / node", "tx / step", "gas / step"]  # fmt: skip
     print(table(headers, [
         [f"{r.params / 1e6:g} M", r.learners, f"{r.step_s:.2f}", f"{r.chain_s:.2f}",
+         f"{r.check_in_s:.2f} / {r.close_s:.2f} / {r.peers_s:.2f}",
          f"{r.transfer_s:.2f}", f"{r.merge_s:.2f}", f"{r.bytes_in / 1e6:.0f}",
          f"{r.tx_per_step:.1f}", f"{r.gas_per_step / 1e6:.2f} M"]
         for r in results
