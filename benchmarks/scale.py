@@ -12,8 +12,9 @@ learner and step):
 - step: a learner's whole sync step (check-in + wait + transfer + merge), and its parts;
   "chain" = check-in + waiting for the close (quorum, the other learners' check-ins, closing),
   split into what the chain itself costs and what is waiting for peers, from the learners'
-  wall clocks (one machine, one clock): "check-in" (storing the own file and the transaction's
-  round trip), "close" (from the step's last check-in to this learner knowing of the close:
+  wall clocks (one machine, one clock): "publish" (storing the own file for the peers:
+  encoding, hashing, writing), "tx" (the rest of the check-in: the transaction's round trip),
+  "close" (from the step's last check-in to this learner knowing of the close:
   the close, its event pushed through the SN node, the closed step's reads) and "peers" (from
   this learner's check-in to the step's last one: the others still training or merging);
 - bytes in / node: what one learner downloads per step, (participants - 1) x its weight file
@@ -62,7 +63,8 @@ class Row:
     learners: int
     step_s: float
     chain_s: float
-    check_in_s: float
+    publish_s: float
+    tx_s: float
     close_s: float
     peers_s: float
     transfer_s: float
@@ -140,7 +142,8 @@ def run_one(params: int, learners: int, steps: int, timeout_s: float, work_dir: 
         learners=learners,
         step_s=median("total_s"),
         chain_s=statistics.median(r["check_in_s"] + r["wait_s"] for r in rows),
-        check_in_s=median("check_in_s"),
+        publish_s=median("publish_s"),
+        tx_s=statistics.median(r["check_in_s"] - r["publish_s"] for r in rows),
         close_s=statistics.median(close),
         peers_s=statistics.median(peers),
         transfer_s=median("transfer_s"),
@@ -171,11 +174,11 @@ def main() -> None:
                 if args.work_dir is None:
                     shutil.rmtree(work, ignore_errors=True)
             print(f"  done in {results[-1].wall_s:.0f} s", file=sys.stderr, flush=True)
-    headers = ["params", "P", "step s", "chain s", "check-in / close / peers s", "transfer s",
+    headers = ["params", "P", "step s", "chain s", "publish / tx / close / peers s", "transfer s",
                "merge s", "MB in / node", "tx / step", "gas / step"]  # fmt: skip
     print(table(headers, [
         [f"{r.params / 1e6:g} M", r.learners, f"{r.step_s:.2f}", f"{r.chain_s:.2f}",
-         f"{r.check_in_s:.2f} / {r.close_s:.2f} / {r.peers_s:.2f}",
+         f"{r.publish_s:.2f} / {r.tx_s:.2f} / {r.close_s:.2f} / {r.peers_s:.2f}",
          f"{r.transfer_s:.2f}", f"{r.merge_s:.2f}", f"{r.bytes_in / 1e6:.0f}",
          f"{r.tx_per_step:.1f}", f"{r.gas_per_step / 1e6:.2f} M"]
         for r in results

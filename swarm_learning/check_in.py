@@ -5,6 +5,7 @@ report of the last merge in one transaction. A refusal because this learner is b
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ class CheckedIn:
     standing: Standing
     caught_up: bool
     block: int  # the block the check-in is in
+    publish_s: float  # time spent storing the contribution (every attempt)
 
 
 def check_in(
@@ -45,11 +47,14 @@ def check_in(
     """`publish` stores the contribution for the peers and gives the hash to check in (by
     default one weight file; a sharded training stores a file per shard and their manifest)."""
     caught_up = False
+    publish_s = 0.0
     for _ in range(MAX_CHECK_IN_ATTEMPTS):
+        started = time.monotonic()
         if publish is None:
             weight_hash = ctx.store.put_bytes(encode_weights(arrays))
         else:
             weight_hash = publish(arrays)
+        publish_s += time.monotonic() - started
         try:
             block = ctx.contract.check_in(
                 step=standing.step,
@@ -58,7 +63,7 @@ def check_in(
                 base_hash=standing.base_hash,
                 rejected_mask=standing.refused_mask,
             )
-            return CheckedIn(arrays, weight_hash, standing, caught_up, block)
+            return CheckedIn(arrays, weight_hash, standing, caught_up, block, publish_s)
         except StepNotOpen:
             arrays, standing = catch_up.to_open_step(ctx, arrays, standing)
         except StaleBase as exc:

@@ -81,6 +81,7 @@ def run_round(
         transfer_s=fetched - closed,
         merge_s=done - fetched,
         caught_up=checked.caught_up,
+        publish_s=checked.publish_s,
         fetched_bytes=sum(path.stat().st_size for path in files.values()),
     )
     _log_round(result)

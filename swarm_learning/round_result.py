@@ -26,6 +26,9 @@ class RoundResult:
     merge_s: float  # checking, reading and merging the contributions
     caught_up: bool  # this round began by adopting the swarm's model or offering late work
     fetched_bytes: int = 0  # bytes of peers' files this round downloaded
+    #: Of `check_in_s`: storing the contribution for the peers (encoding, hashing, writing);
+    #: the rest is the chain's.
+    publish_s: float = 0.0
     #: A sharded round's mergers that published a wrong shard: "shard k: address published sha"
     shard_faults: tuple[str, ...] = ()
 

@@ -91,12 +91,23 @@ def wait_closed(
 
 
 @dataclasses.dataclass(frozen=True)
-class _News:
+class News:
     """What a wake brought: the step's close, or how many check-ins for it and nothing else
     (None: something else came, or nothing was heard: the status must be read)."""
 
     closed: bool = False
     check_ins: int | None = None
+
+
+def news_of(events: list[ChainEvent], step: int) -> News:
+    """The rule for one feed answer about `step`: closed once its StepClosed is among them;
+    else the count of its check-ins if nothing else came; else (another event, another
+    step's check-in, or no event at all: a deadline passed) unknown."""
+    if any(isinstance(e, StepClosed) and e.step == step for e in events):
+        return News(closed=True)
+    if events and all(isinstance(e, CheckedIn) and e.step == step for e in events):
+        return News(check_ins=len(events))
+    return News()
 
 
 class _Wake:
@@ -121,7 +132,7 @@ class _Wake:
                 self._prefetch(c.address, c.weight_hash)
         return status
 
-    def until(self, deadline: float) -> _News:
+    def until(self, deadline: float) -> News:
         """Wait for news or `deadline`."""
         feed = self.ctx.feed
         if feed is not None:
@@ -131,22 +142,12 @@ class _Wake:
                 log.debug("event feed unavailable (%s): polling once", exc)
             else:
                 self.head = update.head
-                return self._news(update.events)
+                for event in update.events:
+                    if isinstance(event, CheckedIn) and event.step == self.step:
+                        self._prefetch(event.node, event.weight_hash)
+                return news_of(update.events, self.step)
         time.sleep(min(next(self._poll_delays, 0.0), max(0.0, deadline - time.monotonic())))
-        return _News()
-
-    def _news(self, events: list[ChainEvent]) -> _News:
-        check_ins: int | None = 0 if events else None
-        for event in events:
-            if isinstance(event, StepClosed) and event.step == self.step:
-                return _News(closed=True)
-            if isinstance(event, CheckedIn) and event.step == self.step:
-                self._prefetch(event.node, event.weight_hash)
-                if check_ins is not None:
-                    check_ins += 1
-            else:
-                check_ins = None
-        return _News(check_ins=check_ins)
+        return News()
 
     def _prefetch(self, address: str, weight_hash: str) -> None:
         if weight_hash != self.own_hash:

@@ -111,6 +111,7 @@ def run_sharded_round(
         transfer_s=0.0,  # fetching and merging overlap shard by shard: counted as merge
         merge_s=done - closed,
         caught_up=checked.caught_up,
+        publish_s=checked.publish_s,
         fetched_bytes=sum(r.fetched_bytes for r in own.values())
         + assembly.fetched_bytes
         + sum(
