@@ -6,12 +6,11 @@ over). The end of the training is awaited in `finishing.py`."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
 from swarm_learning.round_context import RoundContext
-from swarm_network.chain.events import ChainEvent, CheckedIn, StepClosed
+from swarm_network.chain.events import CheckedIn, StepClosed
 from swarm_network.chain.records import StepStatus
 from swarm_network.errors import ChainUnavailable, ContractRevert, SwarmError
 
@@ -33,8 +32,6 @@ def wait_closed(
     With the SN node's event feed, the learner sleeps until the chain has news (a block after
     `since_block`), starts fetching each other contribution the moment its check-in is seen
     (`own_hash` is not fetched), and returns on the step's close event; without it, it polls.
-    News that is only check-ins for this step is counted into the status read before, so that
-    the steady path reads the chain once per step here; any other news is read afresh.
     """
     started = time.monotonic()
     quorum_seen: float | None = None
@@ -81,33 +78,9 @@ def wait_closed(
                 next_deadline = min(next_deadline, last_close_try + CLOSE_RETRY_S)
             elif grace_end > now:
                 next_deadline = min(next_deadline, grace_end)
-        news = wake.until(next_deadline)
-        if news.closed:
+        if wake.until(next_deadline):
             return
-        if news.check_ins is None:
-            status = ctx.contract.step_status(step)
-        else:
-            status = dataclasses.replace(status, checked_in=status.checked_in + news.check_ins)
-
-
-@dataclasses.dataclass(frozen=True)
-class News:
-    """What a wake brought: the step's close, or how many check-ins for it and nothing else
-    (None: something else came, or nothing was heard: the status must be read)."""
-
-    closed: bool = False
-    check_ins: int | None = None
-
-
-def news_of(events: list[ChainEvent], step: int) -> News:
-    """The rule for one feed answer about `step`: closed once its StepClosed is among them;
-    else the count of its check-ins if nothing else came; else (another event, another
-    step's check-in, or no event at all: a deadline passed) unknown."""
-    if any(isinstance(e, StepClosed) and e.step == step for e in events):
-        return News(closed=True)
-    if events and all(isinstance(e, CheckedIn) and e.step == step for e in events):
-        return News(check_ins=len(events))
-    return News()
+        status = ctx.contract.step_status(step)
 
 
 class _Wake:
@@ -132,8 +105,8 @@ class _Wake:
                 self._prefetch(c.address, c.weight_hash)
         return status
 
-    def until(self, deadline: float) -> News:
-        """Wait for news or `deadline`."""
+    def until(self, deadline: float) -> bool:
+        """Wait for news or `deadline`; True when the news is the step's close."""
         feed = self.ctx.feed
         if feed is not None:
             try:
@@ -142,12 +115,15 @@ class _Wake:
                 log.debug("event feed unavailable (%s): polling once", exc)
             else:
                 self.head = update.head
+                closed = False
                 for event in update.events:
                     if isinstance(event, CheckedIn) and event.step == self.step:
                         self._prefetch(event.node, event.weight_hash)
-                return news_of(update.events, self.step)
+                    elif isinstance(event, StepClosed) and event.step == self.step:
+                        closed = True
+                return closed
         time.sleep(min(next(self._poll_delays, 0.0), max(0.0, deadline - time.monotonic())))
-        return News()
+        return False
 
     def _prefetch(self, address: str, weight_hash: str) -> None:
         if weight_hash != self.own_hash:

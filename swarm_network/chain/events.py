@@ -1,8 +1,6 @@
 """The contract's events a learner waits on, decoded from standard JSON-RPC log objects:
-who checked in for which step with which file, and which step closed; any other event of the
-contract only as the fact that one came (it may change what the learner waits for). Topics
-are derived from the contract's ABI, so they follow the contract if an event's signature
-changes."""
+who checked in for which step with which file, and which step closed. Topics are derived
+from the contract's ABI, so they follow the contract if an event's signature changes."""
 
 from __future__ import annotations
 
@@ -28,14 +26,7 @@ class StepClosed:
     step: int
 
 
-@dataclass(frozen=True)
-class OtherEvent:
-    """Any other event of the contract (an enrolment, a stop, an agreed merge...)."""
-
-    topic: str
-
-
-ChainEvent = CheckedIn | StepClosed | OtherEvent
+ChainEvent = CheckedIn | StepClosed
 
 
 @cache
@@ -49,8 +40,7 @@ def _topic(name: str) -> str:
 
 
 def decode_events(logs: list[dict[str, Any]]) -> list[ChainEvent]:
-    """The events among `logs`, in order: CheckedIn and StepClosed decoded, the rest as
-    `OtherEvent` (a log without topics, or removed, is skipped)."""
+    """The CheckedIn and StepClosed events among `logs`, in order; other logs are skipped."""
     events: list[ChainEvent] = []
     for entry in logs:
         topics = [str(t).lower() for t in entry.get("topics", [])]
@@ -67,6 +57,4 @@ def decode_events(logs: list[dict[str, Any]]) -> list[ChainEvent]:
             )
         elif topics[0] == _topic("StepClosed") and len(topics) == 2:
             events.append(StepClosed(step=int(topics[1], 16)))
-        else:
-            events.append(OtherEvent(topic=topics[0]))
     return events
