@@ -283,7 +283,8 @@ class SwarmContract(SyncCalls):
         return retrying(function_name, fn.call, retry_s=self.retry_s)
 
     def _read_together(self, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
-        """Several reads in one JSON-RPC batch: one round trip, all on one block."""
+        """Several reads in one JSON-RPC batch: one round trip (each read runs on the head
+        as it is when its turn comes, as separate reads would)."""
 
         def batch() -> list[Any]:
             with self.w3.batch_requests() as requests:

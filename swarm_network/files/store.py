@@ -68,13 +68,7 @@ class FileStore:
             return sha
         # The bytes were just hashed here: hashing them again while writing (40 MB: 20 ms)
         # would check nothing.
-        incoming = IncomingFile(self, sha, max_bytes=None, hashed=True)
-        try:
-            incoming.write(data)
-            incoming.commit()
-        except BaseException:
-            incoming.abort()
-            raise
+        self._write_atomically(sha, [data], max_bytes=None, hashed=True)
         return sha
 
     def put_verified_stream(
@@ -95,7 +89,7 @@ class FileStore:
         path = self.path(expected_sha)
         if path.is_file():
             return path
-        self._write_atomically(expected_sha, chunks, expected_sha=expected_sha, max_bytes=max_bytes)
+        self._write_atomically(expected_sha, chunks, max_bytes=max_bytes)
         return path
 
     def incoming(self, expected_sha: str, *, max_bytes: int | None = None) -> IncomingFile:
@@ -109,10 +103,10 @@ class FileStore:
         sha: str,
         chunks: Iterable[bytes],
         *,
-        expected_sha: str,
         max_bytes: int | None,
+        hashed: bool = False,
     ) -> None:
-        incoming = IncomingFile(self, expected_sha, max_bytes=max_bytes)
+        incoming = IncomingFile(self, sha, max_bytes=max_bytes, hashed=hashed)
         try:
             for chunk in chunks:
                 incoming.write(chunk)
