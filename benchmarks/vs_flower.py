@@ -15,18 +15,23 @@ verified downloads, the weighted mean) is measured in the same run.
 Needs Flower: ``pip install -e '.[bench]'``. Offline, set nothing: this sets
 FLWR_TELEMETRY_ENABLED=0 and FLWR_DISABLE_UPDATE_CHECK=1 for Flower's processes.
 
+`--chain anvil`: ours on anvil (the pinned binary of `tests/anvil/`) instead of the embedded
+chain, the sentinel deploying there with `--chain-url`; one fresh anvil per run.
+
 Usage: python benchmarks/vs_flower.py [--params 17000 1000000 10000000] [--repeats 3]
-       [--rounds 6]
+       [--rounds 6] [--chain embedded|anvil]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.wire.anvil import anvil_chain
 from benchmarks.wire.floors import step_floor
 from benchmarks.wire.runs import PARTS, RunResult, run_flower, run_ours
 from swarm_network.text_table import table
@@ -45,6 +50,7 @@ def main() -> int:
     parser.add_argument("--params", type=int, nargs="+", default=[17_000, 1_000_000, 10_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--chain", choices=("embedded", "anvil"), default="embedded")
     args = parser.parse_args()
     rows, details = [], []
     for params in args.params:
@@ -53,7 +59,8 @@ def main() -> int:
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory(prefix=f"vs-flower-{params}-{repeat}-") as tmp:
                 flower.append(run_flower(params, args.rounds, Path(tmp) / "flower"))
-                ours.append(run_ours(params, args.rounds, Path(tmp) / "ours"))
+                with anvil_chain() if args.chain == "anvil" else contextlib.nullcontext() as url:
+                    ours.append(run_ours(params, args.rounds, Path(tmp) / "ours", url))
             print(f"done: {size_name(params)} repeat {repeat + 1}", file=sys.stderr, flush=True)
         floor = step_floor(params, PARTS)
         f_round = statistics.median(r.round_s for r in flower)

@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 from eth_utils import keccak
 
+from benchmarks.wire.anvil import FUNDED_KEY
 from contracts import load_artifact
 from swarm_learning.demo.local_swarm import LocalSwarm, free_port
 
@@ -81,10 +82,18 @@ def _spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Pop
         return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
 
 
-def run_ours(params: int, rounds: int, work_dir: Path) -> RunResult:
+def run_ours(params: int, rounds: int, work_dir: Path, chain_url: str | None = None) -> RunResult:
+    """`chain_url`: an anvil to deploy on (funded by its first development account) instead
+    of the sentinel's embedded chain."""
     names = [f"learner{i}" for i in range(PARTS)]
+    sentinel_args = []
+    if chain_url is not None:
+        key_file = work_dir / "chain.key"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(FUNDED_KEY)
+        sentinel_args = ["--chain-url", chain_url, "--key-file", str(key_file)]
     with LocalSwarm(work_dir=work_dir) as swarm:
-        swarm.start_sentinel()
+        swarm.start_sentinel(extra_args=sentinel_args)
         sn_url = swarm.start_sn()
         learners = [
             swarm.start_learner(name, swarm.sentinel_rest if i == 0 else sn_url, LEARNER_MODULE,
@@ -95,7 +104,7 @@ def run_ours(params: int, rounds: int, work_dir: Path) -> RunResult:
         if not swarm.wait(learners, RUN_TIMEOUT_S) or any(p.popen.returncode for p in learners):
             raise SystemExit(f"our swarm failed; logs in {work_dir}/logs")
         assert swarm.sentinel_rpc is not None
-        transactions = count_transactions(swarm.sentinel_rpc)
+        transactions = count_transactions(chain_url or swarm.sentinel_rpc)
     reports = [json.loads((work_dir / n / "model" / "wire.json").read_text()) for n in names]
     ends = [max(r["rounds"][k]["sync_end"] for r in reports) for k in range(rounds)]
     measured = [
