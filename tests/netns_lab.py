@@ -127,8 +127,12 @@ class Lab:
         _ip("-n", host.namespace, "link", "set", "eth0", "up")
 
     def close(self) -> None:
-        """Remove everything this lab made (deleting a namespace deletes its veth end and so
-        the pair; the bridge goes last)."""
+        """Remove everything this lab made: each pair by its outside end (deleting a
+        namespace takes the pair with it too, but the kernel finishes that a moment later,
+        so an immediate check for leftovers could still see it), the namespaces, the bridge
+        last."""
+        for number in range(2, 2 + len(self._namespaces)):
+            _ip("link", "del", f"swv{self.lab_id}{number}", check=False)
         for namespace in reversed(self._namespaces):
             _ip("netns", "del", namespace, check=False)
         self._namespaces.clear()
