@@ -88,8 +88,8 @@ def run_ours(params: int, rounds: int, work_dir: Path, chain_url: str | None = N
     names = [f"learner{i}" for i in range(PARTS)]
     sentinel_args = []
     if chain_url is not None:
-        key_file = work_dir / "chain.key"
         work_dir.mkdir(parents=True, exist_ok=True)
+        key_file = work_dir / "chain.key"
         key_file.write_text(FUNDED_KEY)
         sentinel_args = ["--chain-url", chain_url, "--key-file", str(key_file)]
     with LocalSwarm(work_dir=work_dir) as swarm:
