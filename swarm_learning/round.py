@@ -90,8 +90,8 @@ def run_round(
 
 def _log_round(result: RoundResult) -> None:
     log.info(
-        "step %d merged %d of %d (%s) -> %s in %.0f ms (chain %.0f + wait %.0f, "
-        "transfer %.0f, merge %.0f)",
+        "step %d merged %d of %d (%s) -> %s in %.0f ms (check-in %.0f, of it publishing "
+        "%.0f; wait %.0f, transfer %.0f, merge %.0f)",
         result.step,
         len(result.merged_from),
         len(result.participants),
@@ -99,6 +99,7 @@ def _log_round(result: RoundResult) -> None:
         result.merged_hash[:12],
         result.total_s * 1000,
         result.check_in_s * 1000,
+        result.publish_s * 1000,
         result.wait_s * 1000,
         result.transfer_s * 1000,
         result.merge_s * 1000,
